@@ -1,0 +1,41 @@
+// swift-tools-version:6.0
+// The module graph is fixed: each target imports only the targets listed as its dependencies.
+import PackageDescription
+
+let package = Package(
+    name: "jobworker",
+    products: [
+        .executable(name: "jobd", targets: ["jobd"]),
+        .executable(name: "jobctl", targets: ["jobctl"]),
+    ],
+    targets: [
+        .target(name: "CSystem", path: "Sources/CSystem", cSettings: [.define("_GNU_SOURCE")]),
+        .systemLibrary(
+            name: "COpenSSL", path: "Sources/COpenSSL", pkgConfig: "openssl",
+            providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(
+            name: "CURing", path: "Sources/CURing", pkgConfig: "liburing",
+            providers: [.apt(["liburing-dev"])]),
+        .systemLibrary(
+            name: "CNghttp2", path: "Sources/CNghttp2", pkgConfig: "libnghttp2",
+            providers: [.apt(["libnghttp2-dev"])]),
+
+        .target(name: "Reactor", dependencies: ["CSystem", "CURing"]),
+        .target(name: "Cgroups", dependencies: ["CSystem"]),
+        .target(name: "Jobs", dependencies: ["Reactor", "Cgroups", "CSystem"]),
+        .target(name: "GRPCLite", dependencies: ["Reactor", "COpenSSL", "CNghttp2"]),
+        .target(name: "JobAPI", dependencies: ["GRPCLite"]),
+        .executableTarget(
+            name: "jobd",
+            dependencies: ["Reactor", "Cgroups", "Jobs", "GRPCLite", "JobAPI", "CSystem", "COpenSSL"]),
+        .executableTarget(name: "jobctl", dependencies: ["GRPCLite", "JobAPI"]),
+
+        .testTarget(name: "ReactorTests", dependencies: ["Reactor", "CSystem"]),
+        .testTarget(name: "CgroupsTests", dependencies: ["Cgroups", "CSystem"]),
+        .testTarget(name: "JobsTests", dependencies: ["Jobs", "Reactor", "Cgroups"]),
+        .testTarget(name: "GRPCLiteTests", dependencies: ["GRPCLite", "Reactor", "COpenSSL"]),
+        .testTarget(name: "JobAPITests", dependencies: ["JobAPI", "GRPCLite"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["JobAPI", "GRPCLite", "Reactor", "CSystem"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

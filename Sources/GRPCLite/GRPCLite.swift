@@ -1,0 +1,1 @@
+// The GRPCLite module; its sources land with the work that fills it.

@@ -1,0 +1,1 @@
+// The JobAPI module; its sources land with the work that fills it.

@@ -1,0 +1,1 @@
+// The Reactor module; its sources land with the work that fills it.

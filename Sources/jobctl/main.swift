@@ -1,0 +1,1 @@
+print("jobctl: not built yet")

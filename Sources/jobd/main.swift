@@ -1,0 +1,1 @@
+print("jobd: not built yet")
