@@ -1,3 +1,4 @@
+#define _GNU_SOURCE
 #include "spawn.h"
 
 #include <errno.h>
@@ -375,17 +376,4 @@ int cs_spawn(const struct cs_spawn_request *request, struct cs_spawn_result *res
         fail_in_parent(result, CS_SPAWN_STAGE_PARENT, count < 0 ? read_error : EIO);
     }
     return -1;
-}
-
-int cs_spawn_output_pipe(int fds[2]) {
-    if (pipe2(fds, O_CLOEXEC) != 0) return -1;
-    int flags = fcntl(fds[0], F_GETFL);
-    if (flags < 0 || fcntl(fds[0], F_SETFL, flags | O_NONBLOCK) != 0) {
-        int saved = errno;
-        close(fds[0]);
-        close(fds[1]);
-        errno = saved;
-        return -1;
-    }
-    return 0;
 }

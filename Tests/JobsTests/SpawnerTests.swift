@@ -1,5 +1,6 @@
 import CSystem
 import Glibc
+import Reactor
 import XCTest
 
 @testable import Jobs
@@ -85,9 +86,8 @@ final class SpawnerTests: XCTestCase {
         _ command: String, _ arguments: [String], environment: [String] = ["PATH=/usr/bin:/bin"],
         workingDirectory: String? = nil
     ) throws -> (String, Int32) {
-        var outputPipe: [Int32] = [0, 0]
-        XCTAssertEqual(cs_spawn_output_pipe(&outputPipe), 0)
-        _ = fcntl(outputPipe[0], F_SETFL, 0)  // blocking reads in this helper
+        let output = try Syscall.pipe(nonBlocking: false)
+        let outputPipe = [output.read, output.write]
         let devNull = open("/dev/null", O_RDWR | O_CLOEXEC)
         defer { close(devNull) }
 

@@ -57,9 +57,4 @@ struct cs_spawn_result {
 /// same flags. Returns 0 on success, -1 on failure (see `result`).
 int cs_spawn(const struct cs_spawn_request *request, struct cs_spawn_result *result);
 
-/// Creates a pipe for a child's output (pipe2 with O_CLOEXEC, which glibc's Swift module
-/// does not expose): fds[0] is the read end, also O_NONBLOCK for the reactor, and fds[1]
-/// the write end for the child. Returns 0, or -1 with errno set.
-int cs_spawn_output_pipe(int fds[2]);
-
 #endif
