@@ -159,4 +159,22 @@ final class JobOutputTests: XCTestCase {
         XCTAssertLessThanOrEqual(maxRingBytes, harness.manager.outputBufferBytes + harness.manager.maxPendingWriteBytes + slack)
         XCTAssertLessThanOrEqual(maxPendingBytes, harness.manager.maxPendingWriteBytes + slack)
     }
+
+    func testFullWriteQueuePausesThePipeWithoutLoss() throws {
+        // Two ring slots and two queued writes: most appends meet a full queue (EAGAIN).
+        let harness = try JobHarness.withCgroups(ringEntries: 2, maxQueuedWrites: 2)
+        defer { harness.close() }
+        harness.manager.maxPendingWriteBytes = 8 << 20  // the queue, not this, must stop the reads
+        harness.manager.outputBufferBytes = 64 * 1024
+        let copy = harness.stateDirectory + "/copy"
+        let job = try harness.sh("head -c 20000000 /dev/urandom | tee \(copy)")
+        let collector = JobHarness.Collector(harness.manager.subscribe(job))
+
+        XCTAssertTrue(try harness.loop.run(until: { collector.isDone }, timeout: .seconds(60)))
+        let expected = try Data(contentsOf: URL(fileURLWithPath: copy))
+        XCTAssertEqual(expected.count, 20_000_000)
+        XCTAssertEqual(collector.collected.stdoutData.count, expected.count)
+        XCTAssertTrue(collector.collected.stdoutData == expected, "stdout bytes differ")
+        XCTAssertEqual(job.cleanupErrors, [])
+    }
 }
