@@ -113,11 +113,16 @@ public final class JobManager {
             status: status, logPath: store.logPath(id: id), output: output, loop: loop, cgroup: cgroup,
             pidfd: process.pidfd, stdoutFD: stdoutPipe.read, stderrFD: stderrPipe.read)
         job.onFinished = { [unowned self] job in self.jobFinished(job) }
+        do {
+            try job.begin()
+        } catch {
+            // epoll_ctl failed (ENOMEM or ENOSPC): the process runs but cannot be followed.
+            job.abandon()
+            store.remove(id: id)
+            throw error
+        }
         jobs[id] = job
         order.append(id)
-        // Registration fails only when epoll is out of memory; the process already runs,
-        // so follow through anyway and report the error.
-        try job.begin()
         return job
     }
 
@@ -243,7 +248,7 @@ public final class JobManager {
     }
 }
 
-/// What a failing `start` must undo, run by `defer` in reverse order of creation.
+/// Resources a failing `start` must release, in reverse order of creation, from a `defer`.
 private struct StartCleanup {
     let store: JobStore
     let id: String

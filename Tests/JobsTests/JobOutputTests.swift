@@ -67,8 +67,8 @@ final class JobOutputTests: XCTestCase {
         XCTAssertEqual(events, ["stdout:one\n", "stderr:two\n", "stdout:three\n"])
     }
 
-    /// A job writes 200 MB to stdout and stderr in pieces of random size, and copies of both
-    /// streams to files; every subscriber must receive exactly those bytes.
+    /// A job writes 200 MB to stdout and stderr in pieces of random size and copies both
+    /// streams to files. Every subscriber must receive exactly those bytes.
     func testLargeOutputWithManySubscribers() throws {
         let harness = try JobHarness.withCgroups()
         defer { harness.close() }
@@ -105,7 +105,7 @@ final class JobOutputTests: XCTestCase {
             return (job, Double(MonotonicClock.nanoseconds() - started) / 1e9, stdoutCopy, stderrCopy)
         }
 
-        // Run time alone, then with one subscriber that never reads: it holds a cursor, not a
+        // Run time alone, then with one subscriber that never reads. It keeps a cursor, not a
         // queue, so the job must not slow down.
         let baseline = try run("baseline") { _ in }
         var stalled: Subscription?

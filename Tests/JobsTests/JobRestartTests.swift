@@ -68,7 +68,7 @@ final class JobRestartTests: XCTestCase {
         XCTAssertEqual(text(output.stdout), "abc")
         XCTAssertEqual(output.stderr, [])
 
-        // The saved metadata says stopped now.
+        // The saved metadata records the job as stopped now.
         let again = try harness.restartManager()
         try again.recover()
         XCTAssertEqual(again.job(id: id)?.status.state, .stopped)

@@ -36,7 +36,7 @@ final class SpawnerTests: XCTestCase {
         let lines = stdout.split(separator: "\n").map(String.init)
         XCTAssertTrue(lines.contains("SigIgn: 0000000000000000"), stdout)
         XCTAssertTrue(lines.contains("SigBlk: 0000000000000000"), stdout)
-        // ls itself holds one more fd (its directory) while listing.
+        // ls itself has one more fd open (its directory) while listing.
         XCTAssertTrue(lines.contains("0 1 2 3 "), stdout)
         XCTAssertTrue(lines.contains("/dev/null"), stdout)
     }
