@@ -137,7 +137,8 @@ final class ProtobufMalformedTests: XCTestCase {
             bytes: Tag.packedInt32 + [0x02, 0x01, 0x80, 0x01],
             kind: .truncatedVarint, messageFragment: "truncated varint"),
         Case(
-            description: "packed fixed32 length not a multiple of 4", bytes: Tag.packedFixed32 + [0x03, 0x01, 0x02, 0x03],
+            description: "packed fixed32 length not a multiple of 4",
+            bytes: Tag.packedFixed32 + [0x03, 0x01, 0x02, 0x03],
             kind: .invalidPackedLength, messageFragment: "field 25 is packed fixed32 with length 3"),
         Case(
             description: "packed fixed64 length not a multiple of 8",
@@ -184,7 +185,8 @@ final class ProtobufMalformedTests: XCTestCase {
         XCTAssertThrowsError(try AllKinds(serializedBytes: bytes)) { error in
             XCTAssertEqual((error as? ProtobufError)?.offset, 3, "offset of the bad length prefix")
             XCTAssertEqual(
-                "\(error)", "invalid protobuf message at byte 3: field 14 has length 5 but only 1 byte(s) remain in the message")
+                "\(error)",
+                "invalid protobuf message at byte 3: field 14 has length 5 but only 1 byte(s) remain in the message")
         }
     }
 
@@ -210,8 +212,8 @@ final class ProtobufMalformedTests: XCTestCase {
     }
 
     func testEveryTruncationThrowsOrDecodes() throws {
-        // Cutting a valid encoding anywhere must end in a thrown error or a shorter message,
-        // never a trap; the last byte of each cut is inside some field.
+        // Cutting a valid encoding anywhere must end in a thrown error or a shorter message.
+        // A trap would crash the test process.
         for (name, value) in CodecCases.all where name != "large_bytes" {
             let bytes = value.serializedBytes()
             for length in 0..<bytes.count {
@@ -250,7 +252,7 @@ final class ProtobufMalformedTests: XCTestCase {
         }
     }
 
-    /// Returns an AllKinds encoding whose f_inner holds `depth` levels of Inner in total.
+    /// Returns an AllKinds encoding whose f_inner contains `depth` levels of Inner in total.
     private static func nestedInner(depth: Int) -> [UInt8] {
         var inner = Inner(id: Int32(depth))
         for level in stride(from: depth - 1, to: 0, by: -1) {

@@ -234,7 +234,7 @@ struct AllKinds: ProtobufMessage, Equatable {
     }
 }
 
-/// A message that knows only field 14 of `AllKinds`, for checking that unknown fields are skipped.
+/// A message that declares only field 14 of `AllKinds`, for checking that unknown fields are skipped.
 struct OnlyString: ProtobufMessage, Equatable {
     var fString = ""
 

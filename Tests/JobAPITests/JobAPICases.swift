@@ -91,10 +91,12 @@ enum APICases {
             APICase("query_request", Jobworker_V1_QueryRequest(jobID: "job-3")),
             APICase("query_response", Jobworker_V1_QueryResponse(status: running)),
             APICase("list_request", Jobworker_V1_ListRequest()),
-            APICase("list_response", Jobworker_V1_ListResponse(jobs: [exited, killed, running, Jobworker_V1_JobStatus()])),
+            APICase(
+                "list_response", Jobworker_V1_ListResponse(jobs: [exited, killed, running, Jobworker_V1_JobStatus()])),
             APICase("stream_request", Jobworker_V1_StreamRequest(jobID: "job-1")),
             APICase("stream_stdout", Jobworker_V1_StreamResponse(data: stdoutChunk, stream: .stdout)),
-            APICase("stream_stderr_small", Jobworker_V1_StreamResponse(data: [0x00] + Array("err\n".utf8), stream: .stderr)),
+            APICase(
+                "stream_stderr_small", Jobworker_V1_StreamResponse(data: [0x00] + Array("err\n".utf8), stream: .stderr)),
             APICase("stream_final", Jobworker_V1_StreamResponse(finalStatus: exited)),
             APICase("status_unknown_enums", unknownEnums),
         ]

@@ -41,10 +41,11 @@ final class JobAPIInteropTests: XCTestCase {
     }
 
     func testPythonParsesStreamPrefixPlusPayload() throws {
-        // The server sends serializedPrefix and the shared chunk as two buffers; together
-        // they must be the same message a peer would get from a plain encoding.
-        let large = Jobworker_V1_StreamResponse.serializedPrefix(
-            stream: .stdout, dataCount: APICases.stdoutChunk.count) + APICases.stdoutChunk
+        // The server sends serializedPrefix and the shared chunk as two buffers. Together
+        // they must parse as the same message as a plain encoding.
+        let large =
+            Jobworker_V1_StreamResponse.serializedPrefix(
+                stream: .stdout, dataCount: APICases.stdoutChunk.count) + APICases.stdoutChunk
         let payload = [0x00] + Array("err\n".utf8)
         let small = Jobworker_V1_StreamResponse.serializedPrefix(stream: .stderr, dataCount: payload.count) + payload
 
