@@ -296,6 +296,7 @@ public struct ProtobufReader {
         let length = try readLength()
         let outerEnd = end
         end = position + length
+        values.reserveCapacity(values.count + countVarintEnds())
         // A varint cut off by the packed run's end is reported as truncated by readVarint.
         while position < end {
             values.append(convert(try readVarint()))
@@ -405,24 +406,55 @@ public struct ProtobufReader {
 
     /// Reads a base-128 varint of at most 10 bytes within the current message.
     private mutating func readVarint() throws -> UInt64 {
-        let start = position
-        var result: UInt64 = 0
-        var shift: UInt64 = 0
-        while position < end {
-            let byte = bytes[position]
+        // Most tags and small values are one byte.
+        if position < end, bytes[position] < 0x80 {
             position += 1
-            // Bits past 64 in the 10th byte are dropped, as protobuf C++ and Python do.
-            result |= UInt64(byte & 0x7F) << shift
-            if byte < 0x80 {
-                return result
+            return UInt64(bytes[position - 1])
+        }
+
+        let start = position
+        let limit = min(end, start + ProtobufLimits.maxVarintBytes)
+        // The loop works on locals through a buffer pointer so that it touches `self` once.
+        let (value, next) = bytes.withUnsafeBufferPointer { buffer -> (UInt64, Int) in
+            var result: UInt64 = 0
+            var shift: UInt64 = 0
+            var index = start
+            while index < limit {
+                let byte = buffer[index]
+                index += 1
+                // Bits past 64 in the 10th byte are dropped rather than rejected, as Python's
+                // protobuf (upb) does.
+                result |= UInt64(byte & 0x7F) << shift
+                if byte < 0x80 {
+                    return (result, index)
+                }
+                shift += 7
             }
-            shift += 7
-            if shift == 7 * UInt64(ProtobufLimits.maxVarintBytes) {
-                throw error(.varintTooLong, "varint is longer than \(ProtobufLimits.maxVarintBytes) bytes", at: start)
-            }
+            return (0, -1)
+        }
+        if next >= 0 {
+            position = next
+            return value
+        }
+
+        if limit - start == ProtobufLimits.maxVarintBytes {
+            throw error(.varintTooLong, "varint is longer than \(ProtobufLimits.maxVarintBytes) bytes", at: start)
         }
         throw error(
-            .truncatedVarint, "truncated varint: the message ends after \(position - start) byte(s) of it", at: start)
+            .truncatedVarint, "truncated varint: the message ends after \(end - start) byte(s) of it", at: start)
+    }
+
+    /// Returns the number of bytes without the continuation bit from here to the end, which
+    /// is the number of varints in a well-formed packed run.
+    private func countVarintEnds() -> Int {
+        let range = position..<end
+        return bytes.withUnsafeBufferPointer { buffer in
+            var count = 0
+            for index in range where buffer[index] < 0x80 {
+                count += 1
+            }
+            return count
+        }
     }
 
     /// Reads a LEN prefix and checks that its content lies within the current message.
