@@ -5,6 +5,9 @@
 /// nesting is capped at `maxDepth`. Decoding a `bytes` field copies its content once into
 /// the returned array. Apart from strings and repeated fields, nothing else allocates per field.
 ///
+/// NOTE: after a read throws, the reader is left inside whatever message failed, so callers
+/// must discard it rather than keep reading.
+///
 /// Usage inside `ProtobufMessage.merge(from:)`:
 ///
 ///     while let field = try reader.nextField() {
