@@ -18,6 +18,8 @@ public final class JobManager {
 
     /// Payload bytes of recent output kept in memory per running job; older output is read
     /// back from the log file. Applies to jobs started after it is set.
+    /// NOTE: a chunk's allocation can be up to twice its payload (SharedBytes shrinks a read
+    /// buffer only when less than half of it was filled), so memory may reach twice this.
     public var outputBufferBytes = 1 << 20
     /// Payload bytes per job whose log writes may be in flight before jobd stops reading
     /// the job's pipes until writes complete (the pipe then fills and the job's writes wait).
@@ -193,6 +195,10 @@ public final class JobManager {
             if status.state == .running {
                 if let cgroup = cgroups?.open(name: status.id) {
                     problems += Self.killAndRemove(cgroup)
+                } else if cgroups == nil {
+                    problems.append(
+                        "job \(status.id) was running when jobd stopped; without cgroups its processes cannot be "
+                            + "found, so they may still run")
                 }
                 status.state = .stopped
                 status.signal = SIGKILL

@@ -68,7 +68,13 @@ final class JobHarness {
         return manager
     }
 
+    /// Stops jobs a failed test left running, so no process outlives the test, then closes
+    /// the ring and removes the state directory.
     func close() {
+        for job in manager.allJobs where !job.isFinished {
+            manager.stop(job, grace: .zero) { _ in }
+        }
+        _ = try? loop.run(until: { self.manager.allJobs.allSatisfy(\.isFinished) }, timeout: .seconds(10))
         ring.close()
         try? FileManager.default.removeItem(atPath: stateDirectory)
     }
