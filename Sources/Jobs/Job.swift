@@ -198,9 +198,13 @@ public final class Job {
             let chunk: SharedBytes
             do {
                 chunk = try SharedBytes(capacity: OutputLogFormat.maxPayloadSize) { buffer in
-                    guard let count = try Syscall.callNonBlocking("read", "fd \(pipe.fd)", {
-                        Glibc.read(pipe.fd, buffer.baseAddress, buffer.count)
-                    }) else {
+                    guard
+                        let count = try Syscall.callNonBlocking(
+                            "read", "fd \(pipe.fd)",
+                            {
+                                Glibc.read(pipe.fd, buffer.baseAddress, buffer.count)
+                            })
+                    else {
                         isEmpty = true
                         return 0
                     }

@@ -133,11 +133,13 @@ struct JobRecord: Codable {
         startedAtNanoseconds = status.startedAtNanoseconds
         endedAtNanoseconds = status.endedAtNanoseconds
         usage = status.usage.map {
-            Usage(cpuNanoseconds: $0.cpuNanoseconds, memoryPeakBytes: $0.memoryPeakBytes,
-                  ioReadBytes: $0.ioReadBytes, ioWriteBytes: $0.ioWriteBytes, oomKills: $0.oomKills)
+            Usage(
+                cpuNanoseconds: $0.cpuNanoseconds, memoryPeakBytes: $0.memoryPeakBytes,
+                ioReadBytes: $0.ioReadBytes, ioWriteBytes: $0.ioWriteBytes, oomKills: $0.oomKills)
         }
-        limits = Limits(cpuPercent: status.limits.cpuPercent, memoryBytes: status.limits.memoryBytes,
-                        ioBytesPerSecond: status.limits.ioBytesPerSecond, maxPids: status.limits.maxPids)
+        limits = Limits(
+            cpuPercent: status.limits.cpuPercent, memoryBytes: status.limits.memoryBytes,
+            ioBytesPerSecond: status.limits.ioBytesPerSecond, maxPids: status.limits.maxPids)
     }
 
     var status: JobStatus {
@@ -150,11 +152,13 @@ struct JobRecord: Codable {
                 signal: signal, oomKilled: oomKilled, startedAtNanoseconds: startedAtNanoseconds,
                 endedAtNanoseconds: endedAtNanoseconds,
                 usage: usage.map {
-                    ResourceUsage(cpuNanoseconds: $0.cpuNanoseconds, memoryPeakBytes: $0.memoryPeakBytes,
-                                  ioReadBytes: $0.ioReadBytes, ioWriteBytes: $0.ioWriteBytes, oomKills: $0.oomKills)
+                    ResourceUsage(
+                        cpuNanoseconds: $0.cpuNanoseconds, memoryPeakBytes: $0.memoryPeakBytes,
+                        ioReadBytes: $0.ioReadBytes, ioWriteBytes: $0.ioWriteBytes, oomKills: $0.oomKills)
                 },
-                limits: ResourceLimits(cpuPercent: limits.cpuPercent, memoryBytes: limits.memoryBytes,
-                                       ioBytesPerSecond: limits.ioBytesPerSecond, maxPids: limits.maxPids))
+                limits: ResourceLimits(
+                    cpuPercent: limits.cpuPercent, memoryBytes: limits.memoryBytes,
+                    ioBytesPerSecond: limits.ioBytesPerSecond, maxPids: limits.maxPids))
         }
     }
 }

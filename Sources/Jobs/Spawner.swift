@@ -92,8 +92,9 @@ enum Spawner {
         if status == 0 {
             return SpawnedProcess(pid: result.pid, pidfd: result.pidfd)
         }
-        throw spawnError(result, command: command, candidates: candidates, searchPath: searchPath,
-                         workingDirectory: request.workingDirectory)
+        throw spawnError(
+            result, command: command, candidates: candidates, searchPath: searchPath,
+            workingDirectory: request.workingDirectory)
     }
 
     private static func spawnError(
@@ -117,8 +118,9 @@ enum Spawner {
         } else if result.stage == Int32(CS_SPAWN_STAGE_CHDIR.rawValue) {
             path = workingDirectory
         }
-        return SpawnError(stage: result.stage, errno: errno, command: command, path: path,
-                          searchPath: reportedSearchPath)
+        return SpawnError(
+            stage: result.stage, errno: errno, command: command, path: path,
+            searchPath: reportedSearchPath)
     }
 
     private static func isDirectory(_ path: String) -> Bool {

@@ -89,8 +89,10 @@ final class JobHarness {
 
     /// Runs the loop until `job` finished; fails the test on timeout.
     @discardableResult
-    func waitUntilFinished(_ job: Job, timeout: Duration = .seconds(10), file: StaticString = #filePath,
-                           line: UInt = #line) throws -> JobStatus {
+    func waitUntilFinished(
+        _ job: Job, timeout: Duration = .seconds(10), file: StaticString = #filePath,
+        line: UInt = #line
+    ) throws -> JobStatus {
         let finished = try loop.run(until: { job.isFinished }, timeout: timeout)
         XCTAssertTrue(finished, "job \(job.id) did not finish within \(timeout)", file: file, line: line)
         return job.status
@@ -125,10 +127,12 @@ final class JobHarness {
                 while let event = try subscription.next() {
                     switch event {
                     case .output(let bytes, .stdout):
-                        collected.stdoutData.append(bytes.baseAddress.assumingMemoryBound(to: UInt8.self), count: bytes.count)
+                        collected.stdoutData.append(
+                            bytes.baseAddress.assumingMemoryBound(to: UInt8.self), count: bytes.count)
                         collected.chunks += 1
                     case .output(let bytes, .stderr):
-                        collected.stderrData.append(bytes.baseAddress.assumingMemoryBound(to: UInt8.self), count: bytes.count)
+                        collected.stderrData.append(
+                            bytes.baseAddress.assumingMemoryBound(to: UInt8.self), count: bytes.count)
                         collected.chunks += 1
                     case .finished(let status):
                         collected.status = status
@@ -142,8 +146,10 @@ final class JobHarness {
     }
 
     /// Subscribes to `job` and runs the loop until the subscription ends.
-    func collect(_ job: Job, timeout: Duration = .seconds(10), file: StaticString = #filePath,
-                 line: UInt = #line) throws -> Collected {
+    func collect(
+        _ job: Job, timeout: Duration = .seconds(10), file: StaticString = #filePath,
+        line: UInt = #line
+    ) throws -> Collected {
         let collector = Collector(manager.subscribe(job))
         let done = try loop.run(until: { collector.isDone }, timeout: timeout)
         XCTAssertTrue(done, "stream of job \(job.id) did not end within \(timeout)", file: file, line: line)

@@ -37,8 +37,9 @@ final class JobLifecycleTests: XCTestCase {
         XCTAssertEqual(text(collected.stdout), "started\n")
         XCTAssertEqual(collected.status?.exitCode, 0)
         let ended = try XCTUnwrap(collected.status?.endedAtNanoseconds)
-        let sleepPid = Int32(try String(contentsOfFile: harness.stateDirectory + "/sleep.pid", encoding: .utf8)
-            .trimmingCharacters(in: .whitespacesAndNewlines))
+        let sleepPid = Int32(
+            try String(contentsOfFile: harness.stateDirectory + "/sleep.pid", encoding: .utf8)
+                .trimmingCharacters(in: .whitespacesAndNewlines))
         XCTAssertFalse(processExists(try XCTUnwrap(sleepPid)), "the background sleep outlived the job")
         // The stream ended promptly, not after the sleep's 600 s.
         XCTAssertLessThan(ended - job.status.startedAtNanoseconds, 1_000_000_000)
@@ -49,8 +50,10 @@ final class JobLifecycleTests: XCTestCase {
         let harness = try JobHarness.withCgroups()
         defer { harness.close() }
         let emptyFile = harness.stateDirectory + "/empty"
-        XCTAssertTrue(FileManager.default.createFile(atPath: emptyFile, contents: Data(),
-                                                     attributes: [.posixPermissions: 0o755]))
+        XCTAssertTrue(
+            FileManager.default.createFile(
+                atPath: emptyFile, contents: Data(),
+                attributes: [.posixPermissions: 0o755]))
         let cases: [(description: String, command: String, message: String)] = [
             ("missing", "/no/such/bin", "cannot execute \"/no/such/bin\": no such file or directory"),
             ("not executable", "/etc/passwd", "cannot execute \"/etc/passwd\": permission denied"),
@@ -86,7 +89,8 @@ final class JobLifecycleTests: XCTestCase {
         let job = try harness.sh("echo hi; exec sleep 30")
         let collector = JobHarness.Collector(harness.manager.subscribe(job))
         // Stop only once the shell has written, so SIGTERM cannot beat the echo.
-        XCTAssertTrue(try harness.loop.run(until: { collector.collected.stdout == Array("hi\n".utf8) }, timeout: .seconds(5)))
+        XCTAssertTrue(
+            try harness.loop.run(until: { collector.collected.stdout == Array("hi\n".utf8) }, timeout: .seconds(5)))
 
         let status = try harness.stop(job, grace: .seconds(2))
         XCTAssertEqual(status?.state, .stopped)
@@ -110,8 +114,12 @@ final class JobLifecycleTests: XCTestCase {
             for part in parts {
                 let lines = Set(part.split(separator: "\n").map(String.init))
                 for (controllers, suffix) in expected {
-                    let line = lines.first { $0.split(separator: ":", maxSplits: 2).dropFirst().first.map(String.init) == controllers }
-                    XCTAssertTrue(line?.hasSuffix(suffix) == true, "round \(round): \(controllers) not in the job's cgroup: \(part)")
+                    let line = lines.first {
+                        $0.split(separator: ":", maxSplits: 2).dropFirst().first.map(String.init) == controllers
+                    }
+                    XCTAssertTrue(
+                        line?.hasSuffix(suffix) == true,
+                        "round \(round): \(controllers) not in the job's cgroup: \(part)")
                 }
             }
             if testRun?.failureCount ?? 0 > 0 { break }

@@ -95,7 +95,9 @@ final class JobOutputTests: XCTestCase {
         let scriptPath = harness.stateDirectory + "/writer.py"
         try script.write(toFile: scriptPath, atomically: true, encoding: .utf8)
 
-        func run(_ name: String, attach: (Job) -> Void) throws -> (job: Job, seconds: Double, stdout: String, stderr: String) {
+        func run(
+            _ name: String, attach: (Job) -> Void
+        ) throws -> (job: Job, seconds: Double, stdout: String, stderr: String) {
             let stdoutCopy = harness.stateDirectory + "/\(name).stdout"
             let stderrCopy = harness.stateDirectory + "/\(name).stderr"
             let started = MonotonicClock.nanoseconds()
@@ -113,8 +115,9 @@ final class JobOutputTests: XCTestCase {
             stalled = harness.manager.subscribe(job)
             XCTAssertNil(try? stalled?.next())
         }
-        XCTAssertLessThan(withStalled.seconds, baseline.seconds * 3 + 2,
-                          "the job ran \(withStalled.seconds) s with a stalled subscriber, \(baseline.seconds) s alone")
+        XCTAssertLessThan(
+            withStalled.seconds, baseline.seconds * 3 + 2,
+            "the job ran \(withStalled.seconds) s with a stalled subscriber, \(baseline.seconds) s alone")
         stalled?.cancel()
 
         // Ten readers attach at random moments within the baseline's run time.
@@ -138,16 +141,20 @@ final class JobOutputTests: XCTestCase {
             }
             sample()
         }
-        XCTAssertTrue(try harness.loop.run(until: { collectors.count == 10 && collectors.allSatisfy(\.isDone) },
-                                           timeout: .seconds(300)))
+        XCTAssertTrue(
+            try harness.loop.run(
+                until: { collectors.count == 10 && collectors.allSatisfy(\.isDone) },
+                timeout: .seconds(300)))
 
         let expectedStdout = try Data(contentsOf: URL(fileURLWithPath: observed.stdout))
         let expectedStderr = try Data(contentsOf: URL(fileURLWithPath: observed.stderr))
         XCTAssertGreaterThanOrEqual(expectedStdout.count + expectedStderr.count, 200_000_000)
         for (index, collector) in collectors.enumerated() {
             XCTAssertNil(collector.collected.error, "subscriber \(index)")
-            XCTAssertEqual(collector.collected.stdoutData.count, expectedStdout.count, "subscriber \(index) stdout size")
-            XCTAssertEqual(collector.collected.stderrData.count, expectedStderr.count, "subscriber \(index) stderr size")
+            XCTAssertEqual(
+                collector.collected.stdoutData.count, expectedStdout.count, "subscriber \(index) stdout size")
+            XCTAssertEqual(
+                collector.collected.stderrData.count, expectedStderr.count, "subscriber \(index) stderr size")
             XCTAssertTrue(collector.collected.stdoutData == expectedStdout, "subscriber \(index) stdout bytes")
             XCTAssertTrue(collector.collected.stderrData == expectedStderr, "subscriber \(index) stderr bytes")
             XCTAssertEqual(collector.collected.status?.exitCode, 0, "subscriber \(index)")
@@ -156,7 +163,8 @@ final class JobOutputTests: XCTestCase {
 
         // Memory per job stays within the ring's capacity plus the writes allowed in flight.
         let slack = OutputLogFormat.maxPayloadSize * 2  // one read per pipe past the threshold
-        XCTAssertLessThanOrEqual(maxRingBytes, harness.manager.outputBufferBytes + harness.manager.maxPendingWriteBytes + slack)
+        XCTAssertLessThanOrEqual(
+            maxRingBytes, harness.manager.outputBufferBytes + harness.manager.maxPendingWriteBytes + slack)
         XCTAssertLessThanOrEqual(maxPendingBytes, harness.manager.maxPendingWriteBytes + slack)
     }
 

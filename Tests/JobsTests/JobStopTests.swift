@@ -12,7 +12,8 @@ final class JobStopTests: XCTestCase {
         let harness = try JobHarness.withCgroups()
         defer { harness.close() }
         let pidFile = harness.stateDirectory + "/pids"
-        let job = try harness.sh("""
+        let job = try harness.sh(
+            """
             sleep 1000 & echo $! >> \(pidFile)
             setsid sleep 1000 & echo $! >> \(pidFile)
             (trap "" TERM HUP; sleep 1000) & echo $! >> \(pidFile)
@@ -20,7 +21,8 @@ final class JobStopTests: XCTestCase {
             wait
             """)
         let collector = JobHarness.Collector(harness.manager.subscribe(job))
-        XCTAssertTrue(try harness.loop.run(until: { collector.collected.stdout == Array("ready\n".utf8) }, timeout: .seconds(5)))
+        XCTAssertTrue(
+            try harness.loop.run(until: { collector.collected.stdout == Array("ready\n".utf8) }, timeout: .seconds(5)))
         let cgroup = try XCTUnwrap(harness.cgroups?.open(name: job.id))
         let members = try cgroup.members()
         XCTAssertGreaterThanOrEqual(members.count, 4, "sh and three sleeps")

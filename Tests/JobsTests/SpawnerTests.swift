@@ -13,7 +13,8 @@ final class SpawnerTests: XCTestCase {
     }
 
     func testSpawnSearchesPath() throws {
-        let (stdout, status) = try runToCompletion("printf", ["%s", "found"], environment: ["PATH=/nonexistent:/usr/bin:/bin"])
+        let (stdout, status) = try runToCompletion(
+            "printf", ["%s", "found"], environment: ["PATH=/nonexistent:/usr/bin:/bin"])
         XCTAssertEqual(stdout, "found")
         XCTAssertEqual(status, 0)
     }
@@ -49,8 +50,10 @@ final class SpawnerTests: XCTestCase {
 
     func testSpawnFailures() throws {
         let emptyFile = NSTemporaryDirectory() + "jobs-empty-\(getpid())"
-        XCTAssertTrue(FileManager.default.createFile(atPath: emptyFile, contents: Data(),
-                                                     attributes: [.posixPermissions: 0o755]))
+        XCTAssertTrue(
+            FileManager.default.createFile(
+                atPath: emptyFile, contents: Data(),
+                attributes: [.posixPermissions: 0o755]))
         defer { unlink(emptyFile) }
 
         let cases: [(description: String, command: String, workingDirectory: String?, message: String)] = [
@@ -58,16 +61,21 @@ final class SpawnerTests: XCTestCase {
             ("not executable", "/etc/passwd", nil, "cannot execute \"/etc/passwd\": permission denied"),
             ("directory", "/tmp", nil, "cannot execute \"/tmp\": is a directory"),
             ("empty executable", emptyFile, nil, "cannot execute \"\(emptyFile)\": exec format error"),
-            ("name not in PATH", "no-such-command-jobs", nil,
-             "cannot execute \"no-such-command-jobs\": no such file or directory in PATH \"/usr/bin:/bin\""),
-            ("missing working directory", "/bin/true", "/no/such/dir",
-             "cannot execute \"/bin/true\": working directory \"/no/such/dir\": no such file or directory"),
+            (
+                "name not in PATH", "no-such-command-jobs", nil,
+                "cannot execute \"no-such-command-jobs\": no such file or directory in PATH \"/usr/bin:/bin\""
+            ),
+            (
+                "missing working directory", "/bin/true", "/no/such/dir",
+                "cannot execute \"/bin/true\": working directory \"/no/such/dir\": no such file or directory"
+            ),
         ]
         let fdsBefore = openFDCount()
         for testCase in cases {
             XCTAssertThrowsError(
-                try runToCompletion(testCase.command, [], environment: ["PATH=/usr/bin:/bin"],
-                                    workingDirectory: testCase.workingDirectory),
+                try runToCompletion(
+                    testCase.command, [], environment: ["PATH=/usr/bin:/bin"],
+                    workingDirectory: testCase.workingDirectory),
                 testCase.description
             ) { error in
                 XCTAssertEqual("\(error)", testCase.message, testCase.description)
