@@ -56,7 +56,7 @@ public final class Job {
     /// Maximum reads per pipe per loop batch, so a chatty job cannot starve other fds.
     private static let readsPerWakeup = 16
     /// How long the pipes may stay open after the leader exited and the cgroup was killed.
-    /// A process outside the cgroup that holds a write end (received over a socket, say)
+    /// A process outside the cgroup that has a write end open (received over a socket, say)
     /// must not keep the job alive.
     private static let pipeDrainDeadline = Duration.seconds(5)
 

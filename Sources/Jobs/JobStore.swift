@@ -15,7 +15,10 @@ struct JobStore {
             try FileManager.default.createDirectory(
                 atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         } catch {
-            throw JobError(.storage, "cannot create the jobs directory \"\(directory)\": \(error.localizedDescription)")
+            throw JobError(
+                .storage,
+                "cannot create the jobs directory \"\(directory)\": \(error.localizedDescription); check that the state directory is writable"
+            )
         }
     }
 
@@ -51,7 +54,10 @@ struct JobStore {
             _ = try Syscall.call("rename", temporary) { rename(temporary, path) }
         } catch let error as SystemError {
             unlink(temporary)
-            throw JobError(.storage, "cannot save the metadata of job \(status.id): \(error)")
+            throw JobError(
+                .storage,
+                "cannot save the metadata of job \(status.id): \(error); check that \(directory) is writable and the disk has space"
+            )
         }
     }
 
@@ -68,7 +74,9 @@ struct JobStore {
         do {
             names = try FileManager.default.contentsOfDirectory(atPath: directory)
         } catch {
-            throw JobError(.storage, "cannot list the jobs directory \"\(directory)\": \(error.localizedDescription)")
+            throw JobError(
+                .storage,
+                "cannot list the jobs directory \"\(directory)\": \(error.localizedDescription); check its permissions")
         }
 
         var statuses: [JobStatus] = []

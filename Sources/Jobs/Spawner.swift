@@ -111,7 +111,7 @@ enum Spawner {
             if !command.contains("/") && (errno == ENOENT || errno == ENOTDIR) {
                 reportedSearchPath = searchPath
             }
-            // execve reports a directory as EACCES; say what the path really is.
+            // execve reports a directory as EACCES, so report EISDIR, the real cause.
             if errno == EACCES, let path, isDirectory(path) {
                 errno = EISDIR
             }
