@@ -17,8 +17,8 @@ struct JobStore {
         } catch {
             throw JobError(
                 .storage,
-                "cannot create the jobs directory \"\(directory)\": \(error.localizedDescription); check that the state directory is writable"
-            )
+                "cannot create the jobs directory \"\(directory)\": \(error.localizedDescription); "
+                    + "check that the state directory is writable")
         }
     }
 
@@ -56,8 +56,8 @@ struct JobStore {
             unlink(temporary)
             throw JobError(
                 .storage,
-                "cannot save the metadata of job \(status.id): \(error); check that \(directory) is writable and the disk has space"
-            )
+                "cannot save the metadata of job \(status.id): \(error); "
+                    + "check that \(directory) is writable and the disk has space")
         }
     }
 
