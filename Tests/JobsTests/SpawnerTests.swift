@@ -85,6 +85,40 @@ final class SpawnerTests: XCTestCase {
         XCTAssertEqual(zombieChildren(), [], "a failed spawn left a zombie")
     }
 
+    func testSpawnIntoV2CgroupWithCloneIntoCgroup() throws {
+        guard getuid() == 0 else { throw XCTSkip("creating a cgroup needs root") }
+        guard let (mount, own) = Self.cgroup2MountAndOwnPath() else {
+            throw XCTSkip("no cgroup2 mount on this host, so CLONE_INTO_CGROUP cannot be tried")
+        }
+        // Below this process's own v2 cgroup, in a subtree named for the product.
+        let relative = (own == "/" ? "" : own) + "/jobworker-spawn-tests-\(getpid())"
+        let directory = mount + relative
+        XCTAssertEqual(mkdir(directory, 0o755), 0, "mkdir \(directory): errno \(errno)")
+        defer { rmdir(directory) }
+        let directoryFD = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        XCTAssertGreaterThanOrEqual(directoryFD, 0)
+        defer { close(directoryFD) }
+
+        let (stdout, status) = try runToCompletion(
+            "/bin/sh", ["-c", "grep '^0::' /proc/self/cgroup"], cgroupDirectoryFD: directoryFD)
+
+        XCTAssertEqual(status, 0)
+        XCTAssertEqual(stdout, "0::\(relative)\n")
+    }
+
+    /// Returns the cgroup2 mount point and this process's path in it, from
+    /// /proc/self/mountinfo and /proc/self/cgroup.
+    private static func cgroup2MountAndOwnPath() -> (String, String)? {
+        guard let mountInfo = try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8),
+            let cgroups = try? String(contentsOfFile: "/proc/self/cgroup", encoding: .utf8),
+            let mountLine = mountInfo.split(separator: "\n").first(where: { $0.contains(" - cgroup2 ") }),
+            let ownLine = cgroups.split(separator: "\n").first(where: { $0.hasPrefix("0::") })
+        else { return nil }
+        let fields = mountLine.split(separator: " ")
+        guard fields.count > 4 else { return nil }
+        return (String(fields[4]), String(ownLine.dropFirst(3)))
+    }
+
     func testCandidatePaths() {
         XCTAssertEqual(Spawner.candidatePaths(for: "./x", searchPath: "/bin"), ["./x"])
         XCTAssertEqual(Spawner.candidatePaths(for: "ls", searchPath: "/a::/b"), ["/a/ls", "ls", "/b/ls"])
@@ -93,7 +127,7 @@ final class SpawnerTests: XCTestCase {
     /// Spawns, reads stdout to EOF and reaps; returns stdout and the exit code.
     private func runToCompletion(
         _ command: String, _ arguments: [String], environment: [String] = ["PATH=/usr/bin:/bin"],
-        workingDirectory: String? = nil
+        workingDirectory: String? = nil, cgroupDirectoryFD: Int32 = -1
     ) throws -> (String, Int32) {
         let pipe = try Syscall.pipe(nonBlocking: false)
         let outputPipe = [pipe.read, pipe.write]
@@ -102,7 +136,7 @@ final class SpawnerTests: XCTestCase {
 
         let request = SpawnRequest(
             command: command, arguments: arguments, environment: environment, workingDirectory: workingDirectory,
-            stdinFD: devNull, stdoutFD: outputPipe[1], stderrFD: devNull)
+            cgroupDirectoryFD: cgroupDirectoryFD, stdinFD: devNull, stdoutFD: outputPipe[1], stderrFD: devNull)
         let process: SpawnedProcess
         do {
             process = try Spawner.spawn(request)
