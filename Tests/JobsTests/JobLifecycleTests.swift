@@ -100,6 +100,19 @@ final class JobLifecycleTests: XCTestCase {
         XCTAssertEqual(collector.collected.status, status)
     }
 
+    func testJobWithoutCgroupsIgnoresBackgroundWriter() throws {
+        let harness = try JobHarness.withoutCgroups()
+        defer { harness.close() }
+        // The background head keeps the pipe open and writing after the leader exits; it dies
+        // of SIGPIPE once the job closes the pipe, long before its 100 MB are out.
+        let job = try harness.sh("head -c 100000000 /dev/zero & exit 0")
+
+        let collected = try harness.collect(job, timeout: .seconds(10))
+
+        XCTAssertEqual(collected.status?.exitCode, 0)
+        XCTAssertLessThan(collected.stdoutData.count, 10_000_000, "the job waited for the background writer")
+    }
+
     func testChildJoinsCgroupBeforeItsFirstInstruction() throws {
         let harness = try JobHarness.withCgroups()
         defer { harness.close() }
