@@ -46,6 +46,25 @@ final class JobOutputTests: XCTestCase {
         _ = try harness.stop(job, grace: .seconds(1))
     }
 
+    func testCancelFreesSubscriptionAtOnce() throws {
+        let harness = try JobHarness.withoutCgroups()
+        defer { harness.close() }
+        let job = try harness.sh("sleep 0.2; echo late")
+        var fired = false
+        weak var released: Subscription?
+        do {
+            let subscription = harness.manager.subscribe(job)
+            released = subscription
+            subscription.onReadable = { fired = true }
+            XCTAssertNil(try subscription.next(), "nothing written yet")
+            subscription.cancel()
+        }
+
+        XCTAssertNil(released, "the job still references a cancelled subscription")
+        try harness.waitUntilFinished(job)
+        XCTAssertFalse(fired, "onReadable fired after cancel")
+    }
+
     func testStderrAndStdoutKeepTheirOrder() throws {
         let harness = try JobHarness.withCgroups()
         defer { harness.close() }
