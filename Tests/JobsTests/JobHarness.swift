@@ -24,8 +24,10 @@ final class JobHarness {
         }
         let cgroups: CgroupManager
         do {
+            // One subtree per test process: concurrent runs (other worktrees, CI) must not
+            // see or remove each other's job cgroups.
             cgroups = try CgroupManager.detect(
-                subtreeName: "jobworker-jobs-tests", stateDirectory: directory, ioDevice: nil)
+                subtreeName: "jobworker-jobs-tests-\(getpid())", stateDirectory: directory, ioDevice: nil)
         } catch {
             try skipOrFail("cgroups are not writable here: \(error)")
         }
@@ -77,6 +79,11 @@ final class JobHarness {
         _ = try? loop.run(until: { self.manager.allJobs.allSatisfy(\.isFinished) }, timeout: .seconds(10))
         ring.close()
         try? FileManager.default.removeItem(atPath: stateDirectory)
+        // Empty once every job finished. On v2 the subtree keeps the leaf this process was
+        // moved into, which cannot be removed while the process lives.
+        for directory in cgroups?.jobsDirectories ?? [] {
+            rmdir(directory)
+        }
     }
 
     func start(_ command: String, _ arguments: [String] = [], id: String? = nil) throws -> Job {

@@ -122,6 +122,8 @@ final class JobLifecycleTests: XCTestCase {
             let cgroup = try XCTUnwrap(harness.cgroups?.open(name: id))
             let expected = Self.expectedCgroupLines(cgroup)
             let output = text(try harness.collect(job).stdout)
+            XCTAssertEqual(job.cleanupErrors, [], "round \(round)")
+            XCTAssertNil(harness.cgroups?.open(name: id), "round \(round): the job's cgroup survived the job")
             let parts = output.components(separatedBy: "\n\n")
             XCTAssertEqual(parts.count, 2, output)
             for part in parts {
