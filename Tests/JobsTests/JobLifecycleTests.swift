@@ -25,6 +25,7 @@ final class JobLifecycleTests: XCTestCase {
             XCTAssertEqual(status.signal, testCase.signal, testCase.description)
             XCTAssertNotNil(status.endedAtNanoseconds, testCase.description)
             XCTAssertNotNil(status.usage, testCase.description)
+            XCTAssertEqual(job.cleanupErrors, [], testCase.description)
         }
     }
 
@@ -44,6 +45,7 @@ final class JobLifecycleTests: XCTestCase {
         // The stream ended promptly, not after the sleep's 600 s.
         XCTAssertLessThan(ended - job.status.startedAtNanoseconds, 1_000_000_000)
         XCTAssertFalse(try harness.cgroups!.listJobCgroups().contains(job.id), "the job's cgroup was not removed")
+        XCTAssertEqual(job.cleanupErrors, [])
     }
 
     func testStartFailures() throws {

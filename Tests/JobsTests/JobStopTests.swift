@@ -35,6 +35,7 @@ final class JobStopTests: XCTestCase {
             XCTAssertFalse(processExists(pid), "process \(pid) of the job survived Stop")
         }
         XCTAssertFalse(try harness.cgroups!.listJobCgroups().contains(job.id), "the job's cgroup survived Stop")
+        XCTAssertEqual(job.cleanupErrors, [])
         XCTAssertNil(harness.cgroups?.open(name: job.id))
     }
 
@@ -62,6 +63,7 @@ final class JobStopTests: XCTestCase {
         XCTAssertEqual(first, second)
         XCTAssertGreaterThanOrEqual(elapsed, 1.9, "SIGKILL came before the grace period ended")
         XCTAssertLessThan(elapsed, 4.0, "SIGKILL came long after the grace period ended")
+        XCTAssertEqual(job.cleanupErrors, [])
     }
 
     func testStopOfFinishedJobReturnsItsStatus() throws {
