@@ -27,7 +27,7 @@ final class CgroupV2Driver: CgroupDriver {
     var jobsDirectories: [String] { [jobsDirectory] }
 
     /// Builds the layout and enables every used controller that `<own>/cgroup.controllers`
-    /// offers; a missing controller is an error only when a job asks for its limit.
+    /// lists. A missing controller is an error only when a job requests its limit.
     init(
         currentDirectory: String, subtreeName: String, host: CgroupHost,
         ioDevice: Result<BlockDevice, CgroupError>
