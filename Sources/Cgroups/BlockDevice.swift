@@ -85,7 +85,8 @@ struct BlockDevice: Equatable, CustomStringConvertible {
         let text = try CgroupFiles.readTrimmed("/" + parentDev + "/dev")
         let parts = text.split(separator: ":")
         guard parts.count == 2, let major = UInt32(parts[0]), let minor = UInt32(parts[1]) else {
-            throw CgroupError(operation: "read", file: "/\(parentDev)/dev", detail: "expected MAJ:MIN, read \"\(text)\"")
+            throw CgroupError(
+                operation: "read", file: "/\(parentDev)/dev", detail: "expected MAJ:MIN, read \"\(text)\"")
         }
         return BlockDevice(major: major, minor: minor)
     }

@@ -34,7 +34,9 @@ final class CgroupV1Driver: CgroupDriver {
         own: [(controllers: [String], directory: String)], subtreeName: String, host: CgroupHost,
         ioDevice: Result<BlockDevice, CgroupError>
     ) throws {
-        hierarchies = own.map { Hierarchy(controllers: $0.controllers, jobsDirectory: $0.directory + "/" + subtreeName) }
+        hierarchies = own.map {
+            Hierarchy(controllers: $0.controllers, jobsDirectory: $0.directory + "/" + subtreeName)
+        }
         directories = host.directories
         self.ioDevice = ioDevice
 

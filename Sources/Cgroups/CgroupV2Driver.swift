@@ -211,7 +211,9 @@ final class CgroupV2Driver: CgroupDriver {
                 $0.hasPrefix("+") ? String($0.dropFirst()) : String($0)
             }
             guard controllers.allSatisfy({ enabled.contains($0) }) else {
-                throw CgroupError(operation: "write", file: path, value: value, detail: "read back \"\(stored.trimmingWhitespace())\"")
+                throw CgroupError(
+                    operation: "write", file: path, value: value, detail: "read back \"\(stored.trimmingWhitespace())\""
+                )
             }
         } catch let error as CgroupError where error.errno == EBUSY {
             throw CgroupError(

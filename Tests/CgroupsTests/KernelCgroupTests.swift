@@ -28,7 +28,8 @@ final class KernelCgroupTests: KernelCgroupTestCase {
 
         let cgroup = try manager.create(name: "limits", limits: limits)
 
-        let device = try BlockDevice.resolve(stateDirectory: stateDirectory, configured: nil, sysBlock: "/sys/dev/block")
+        let device = try BlockDevice.resolve(
+            stateDirectory: stateDirectory, configured: nil, sysBlock: "/sys/dev/block")
         if cgroup.version == .v1 {
             let job = "\(subtreeName)/limits"
             XCTAssertEqual(try read(controller: "cpu", job, "cpu.cfs_quota_us"), "150000")
@@ -139,7 +140,8 @@ final class KernelCgroupTests: KernelCgroupTestCase {
         XCTAssertEqual(writer.exitCode, 0)
         let cgroup = try manager.create(name: "io-read", limits: ResourceLimits(ioBytesPerSecond: 5 << 20))
 
-        let elapsed = try timeJob(in: cgroup, "exec dd if='\(file)' of=/dev/null bs=1M count=20 iflag=direct 2>/dev/null")
+        let elapsed = try timeJob(
+            in: cgroup, "exec dd if='\(file)' of=/dev/null bs=1M count=20 iflag=direct 2>/dev/null")
 
         // 20 MiB at 5 MiB/s is 4 s; the throttle lets a first slice through early.
         XCTAssertGreaterThanOrEqual(elapsed, .seconds(3))
@@ -151,7 +153,8 @@ final class KernelCgroupTests: KernelCgroupTestCase {
         defer { unlink(file) }
         let cgroup = try manager.create(name: "io-write", limits: ResourceLimits(ioBytesPerSecond: 5 << 20))
 
-        let elapsed = try timeJob(in: cgroup, "exec dd if=/dev/zero of='\(file)' bs=1M count=20 oflag=direct 2>/dev/null")
+        let elapsed = try timeJob(
+            in: cgroup, "exec dd if=/dev/zero of='\(file)' bs=1M count=20 oflag=direct 2>/dev/null")
 
         XCTAssertGreaterThanOrEqual(elapsed, .seconds(3))
         XCTAssertGreaterThanOrEqual(try cgroup.usage().ioWriteBytes, 20 << 20)
