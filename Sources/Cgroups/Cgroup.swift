@@ -2,8 +2,8 @@ import Glibc
 
 /// One job's cgroup: on v2 a single directory, on v1 one directory per used hierarchy.
 ///
-/// Not Sendable in spirit: jobd uses it on the reactor thread. Every method reads or writes
-/// cgroupfs synchronously; cgroupfs answers from memory, so none of them blocks on I/O, except
+/// jobd uses it on the reactor thread only. Every method reads or writes cgroupfs
+/// synchronously, and cgroupfs serves those from memory without disk I/O. The exceptions are
 /// ``remove(timeout:)`` and ``waitUntilEmpty(timeout:)``, which sleep between polls.
 public final class Cgroup {
     /// The job cgroup's directory name below the jobs directory.

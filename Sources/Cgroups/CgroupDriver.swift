@@ -53,8 +53,8 @@ extension CgroupDriver {
     }
 }
 
-/// The memory limit as the kernel stores it, in whole pages; writing it pre-rounded lets the
-/// read-back compare exactly.
+/// Rounds a memory limit down to whole pages, as the kernel stores it, so that the read-back
+/// of the written value compares exactly.
 func pageAlignedBytes(_ bytes: UInt64) -> UInt64 {
     let pageSize = UInt64(sysconf(Int32(_SC_PAGESIZE)))
     return bytes / pageSize * pageSize

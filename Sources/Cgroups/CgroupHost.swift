@@ -1,7 +1,7 @@
 import Glibc
 
-/// What detection reads about the running process and the host; tests put fake contents and a
-/// temporary directory tree in place of the real ones.
+/// The procfs and sysfs inputs of detection, replaced by fake contents and a temporary
+/// directory tree in tests.
 struct CgroupHost {
     /// Contents of /proc/self/mountinfo, where the cgroup filesystems are mounted.
     var mountinfo: String

@@ -67,7 +67,8 @@ public final class CgroupManager {
             throw CgroupError(
                 operation: "detect", file: root ?? "/proc/self/mountinfo", detail: "no cgroup filesystem is mounted")
         }
-        guard let entry = entries.first(where: { $0.hierarchyID == 0 }), let directory = mount.directory(for: entry.path)
+        guard let entry = entries.first(where: { $0.hierarchyID == 0 }),
+            let directory = mount.directory(for: entry.path)
         else {
             throw CgroupError(
                 operation: "detect", file: "/proc/self/cgroup",
@@ -113,7 +114,8 @@ public final class CgroupManager {
         guard allowed, !name.isEmpty, name.utf8.count <= 200, !name.hasPrefix(".") else {
             throw CgroupError(
                 operation: "create", file: directory + "/" + name,
-                detail: "invalid cgroup name \"\(name)\": expected letters, digits, '-', '_' or '.', not starting with '.'")
+                detail:
+                    "invalid cgroup name \"\(name)\": expected letters, digits, '-', '_' or '.', not starting with '.'")
         }
     }
 
@@ -125,7 +127,9 @@ public final class CgroupManager {
         }
         let names = (try? CgroupFiles.subdirectories(of: root)) ?? []
         return names.map { name in
-            let controllers = name.split(separator: ",").map(String.init).filter { CgroupMount.v1Controllers.contains($0) }
+            let controllers = name.split(separator: ",").map(String.init).filter {
+                CgroupMount.v1Controllers.contains($0)
+            }
             return CgroupMount(mountPoint: root + "/" + name, root: "/", isV2: false, controllers: controllers)
         }
     }

@@ -27,7 +27,7 @@ final class CgroupV2Driver: CgroupDriver {
     var jobsDirectories: [String] { [jobsDirectory] }
 
     /// Builds the layout and enables every used controller that `<own>/cgroup.controllers`
-    /// offers; a missing controller is an error only when a job asks for its limit.
+    /// lists. A missing controller is an error only when a job requests its limit.
     init(
         currentDirectory: String, subtreeName: String, host: CgroupHost,
         ioDevice: Result<BlockDevice, CgroupError>
@@ -211,7 +211,9 @@ final class CgroupV2Driver: CgroupDriver {
                 $0.hasPrefix("+") ? String($0.dropFirst()) : String($0)
             }
             guard controllers.allSatisfy({ enabled.contains($0) }) else {
-                throw CgroupError(operation: "write", file: path, value: value, detail: "read back \"\(stored.trimmingWhitespace())\"")
+                throw CgroupError(
+                    operation: "write", file: path, value: value, detail: "read back \"\(stored.trimmingWhitespace())\""
+                )
             }
         } catch let error as CgroupError where error.errno == EBUSY {
             throw CgroupError(

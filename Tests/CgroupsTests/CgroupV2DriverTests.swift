@@ -42,7 +42,8 @@ final class CgroupV2DriverTests: XCTestCase {
         let manager = try tree.detect(procSelfCgroup: "0::\(tree.ownPath)/jobworker/daemon\n")
 
         XCTAssertEqual(manager.jobsDirectories, [tree.ownDirectory + "/jobworker/jobs"])
-        XCTAssertEqual(try tree.read("jobworker/daemon/cgroup.procs"), "", "a process already in the leaf is not written again")
+        XCTAssertEqual(
+            try tree.read("jobworker/daemon/cgroup.procs"), "", "a process already in the leaf is not written again")
         XCTAssertFalse(FileManager.default.fileExists(atPath: tree.ownDirectory + "/jobworker/daemon/jobworker"))
     }
 
@@ -106,7 +107,9 @@ final class CgroupV2DriverTests: XCTestCase {
         let manager = try tree.detect()
         tree.directories.directoryInPlaceOf = "memory.max"
 
-        XCTAssertThrowsError(try manager.create(name: "job1", limits: ResourceLimits(cpuPercent: 50, memoryBytes: 64 << 20))) {
+        XCTAssertThrowsError(
+            try manager.create(name: "job1", limits: ResourceLimits(cpuPercent: 50, memoryBytes: 64 << 20))
+        ) {
             error in
             guard let error = error as? CgroupError else {
                 return XCTFail("expected CgroupError, got \(error)")
@@ -142,7 +145,8 @@ final class CgroupV2DriverTests: XCTestCase {
         // The state directory's device is not in the fake sysfs, as for tmpfs or overlay.
         let manager = try tree.detect(ioDevice: nil)
 
-        XCTAssertThrowsError(try manager.create(name: "job1", limits: ResourceLimits(ioBytesPerSecond: 1 << 20))) { error in
+        XCTAssertThrowsError(try manager.create(name: "job1", limits: ResourceLimits(ioBytesPerSecond: 1 << 20))) {
+            error in
             let message = String(describing: error)
             XCTAssertTrue(message.contains("cannot be throttled"), message)
         }
@@ -196,7 +200,9 @@ final class CgroupV2DriverTests: XCTestCase {
 
         XCTAssertEqual(
             usage,
-            ResourceUsage(cpuNanoseconds: 1_500_000, memoryPeakBytes: 1_048_576, ioReadBytes: 101, ioWriteBytes: 202, oomKills: 2))
+            ResourceUsage(
+                cpuNanoseconds: 1_500_000, memoryPeakBytes: 1_048_576, ioReadBytes: 101, ioWriteBytes: 202, oomKills: 2)
+        )
     }
 
     func testOpenAndListExistingJobs() throws {

@@ -18,16 +18,19 @@ final class DetectionParsingTests: XCTestCase {
         let mounts = CgroupMount.parse(mountinfo: hybridMountinfo)
 
         XCTAssertEqual(mounts.count, 7, "the tmpfs is not a cgroup mount")
-        XCTAssertEqual(mounts[0], CgroupMount(mountPoint: "/sys/fs/cgroup/cpu", root: "/", isV2: false, controllers: ["cpu"]))
+        XCTAssertEqual(
+            mounts[0], CgroupMount(mountPoint: "/sys/fs/cgroup/cpu", root: "/", isV2: false, controllers: ["cpu"]))
         XCTAssertEqual(mounts[3].controllers, ["freezer"], "optional fields before the separator are skipped")
         XCTAssertEqual(mounts[4].controllers, [], "a named hierarchy has no controllers")
-        XCTAssertEqual(mounts[5], CgroupMount(mountPoint: "/sys/fs/cgroup/unified", root: "/", isV2: true, controllers: []))
+        XCTAssertEqual(
+            mounts[5], CgroupMount(mountPoint: "/sys/fs/cgroup/unified", root: "/", isV2: true, controllers: []))
         XCTAssertEqual(mounts[6].mountPoint, "/sys/fs/cgroup/net cls", "octal escapes are decoded")
     }
 
     func testMountDirectoryForPath() {
         let plain = CgroupMount(mountPoint: "/sys/fs/cgroup/memory", root: "/", isV2: false, controllers: ["memory"])
-        let bound = CgroupMount(mountPoint: "/sys/fs/cgroup/memory", root: "/kubepods/pod1", isV2: false, controllers: ["memory"])
+        let bound = CgroupMount(
+            mountPoint: "/sys/fs/cgroup/memory", root: "/kubepods/pod1", isV2: false, controllers: ["memory"])
 
         XCTAssertEqual(plain.directory(for: "/"), "/sys/fs/cgroup/memory")
         XCTAssertEqual(plain.directory(for: "/process_api/x"), "/sys/fs/cgroup/memory/process_api/x")
@@ -37,7 +40,8 @@ final class DetectionParsingTests: XCTestCase {
     }
 
     func testProcSelfCgroupEntries() {
-        let entries = ProcCgroupEntry.parse("9:name=systemd:/\n2:cpu,cpuacct:/a/b\n4:memory:/process_api/x\n0::/user.slice\n")
+        let entries = ProcCgroupEntry.parse(
+            "9:name=systemd:/\n2:cpu,cpuacct:/a/b\n4:memory:/process_api/x\n0::/user.slice\n")
 
         XCTAssertEqual(entries.count, 4)
         XCTAssertEqual(entries[1], ProcCgroupEntry(hierarchyID: 2, controllers: ["cpu", "cpuacct"], path: "/a/b"))
@@ -60,14 +64,18 @@ final class DetectionParsingTests: XCTestCase {
             throw XCTSkip("no /dev/shm tmpfs on this host")
         }
 
-        XCTAssertThrowsError(try BlockDevice.resolve(stateDirectory: "/dev/shm", configured: nil, sysBlock: "/sys/dev/block")) {
+        XCTAssertThrowsError(
+            try BlockDevice.resolve(stateDirectory: "/dev/shm", configured: nil, sysBlock: "/sys/dev/block")
+        ) {
             error in
             XCTAssertTrue(String(describing: error).contains("cannot be throttled"), "\(error)")
         }
     }
 
     func testBlockDeviceConfiguredAsCharacterDeviceFails() {
-        XCTAssertThrowsError(try BlockDevice.resolve(stateDirectory: "/", configured: "/dev/null", sysBlock: "/sys/dev/block")) {
+        XCTAssertThrowsError(
+            try BlockDevice.resolve(stateDirectory: "/", configured: "/dev/null", sysBlock: "/sys/dev/block")
+        ) {
             error in
             XCTAssertTrue(String(describing: error).contains("not a block device"), "\(error)")
         }

@@ -79,7 +79,9 @@ final class FakeCgroupTree {
         let manager = FileManager.default
         try manager.createDirectory(atPath: root + "/system.slice", withIntermediateDirectories: true)
         try write(offeredControllers.joined(separator: " ") + "\n", to: root + "/cgroup.controllers")
-        try write(offeredControllers.map { "+" + $0 }.joined(separator: " "), to: root + "/system.slice/cgroup.subtree_control")
+        try write(
+            offeredControllers.map { "+" + $0 }.joined(separator: " "),
+            to: root + "/system.slice/cgroup.subtree_control")
         try write("", to: root + "/cgroup.procs")
         try directories.makeDirectory(ownDirectory)
         try write("\(processID)\n", to: ownDirectory + "/cgroup.procs")
@@ -90,8 +92,10 @@ final class FakeCgroupTree {
         try write("8:0\n", to: devices + "/dev")
         try write("8:1\n", to: devices + "/sda1/dev")
         try write("1\n", to: devices + "/sda1/partition")
-        try manager.createSymbolicLink(atPath: sysBlock + "/8:0", withDestinationPath: "../../devices/virtual/block/sda")
-        try manager.createSymbolicLink(atPath: sysBlock + "/8:1", withDestinationPath: "../../devices/virtual/block/sda/sda1")
+        try manager.createSymbolicLink(
+            atPath: sysBlock + "/8:0", withDestinationPath: "../../devices/virtual/block/sda")
+        try manager.createSymbolicLink(
+            atPath: sysBlock + "/8:1", withDestinationPath: "../../devices/virtual/block/sda/sda1")
     }
 
     func host(procSelfCgroup: String? = nil) -> CgroupHost {

@@ -35,18 +35,26 @@ class KernelCgroupTestCase: XCTestCase {
         guard let manager else {
             return
         }
+        // Every cgroup gets its cleanup even when an earlier one fails; the first error is
+        // reported at the end.
+        var firstError: (any Error)?
         for name in try manager.listJobCgroups() {
-            guard let cgroup = manager.open(name: name) else {
-                continue
+            do {
+                let cgroup = try XCTUnwrap(manager.open(name: name))
+                try cgroup.killAll()
+                try cgroup.remove(timeout: .seconds(10))
+            } catch {
+                firstError = firstError ?? error
             }
-            try cgroup.killAll()
-            try cgroup.remove(timeout: .seconds(10))
         }
         for process in started {
             _ = process.wait(timeout: .seconds(10))
         }
         for directory in manager.jobsDirectories {
             rmdir(directory)
+        }
+        if let firstError {
+            throw firstError
         }
     }
 
@@ -59,6 +67,19 @@ class KernelCgroupTestCase: XCTestCase {
         let process = try ShellProcess(script: "\(joins) || exit 126\n\(command)", captureOutput: captureOutput)
         started.append(process)
         return process
+    }
+
+    /// Waits until `process` is listed in every procs file of `cgroup`, because the shell
+    /// joins the hierarchies one after the other.
+    func waitUntilJoined(_ process: ShellProcess, _ cgroup: Cgroup) throws {
+        let clock = ContinuousClock()
+        let deadline = clock.now + .seconds(10)
+        while try !cgroup.procsFiles.allSatisfy({ try CgroupFiles.readPids($0).contains(process.pid) }) {
+            guard clock.now < deadline else {
+                return XCTFail("process \(process.pid) did not join every hierarchy of \(cgroup.name) in 10 s")
+            }
+            usleep(5_000)
+        }
     }
 
     /// Waits for `process` to exit; on timeout kills the job cgroup and fails.
