@@ -95,6 +95,8 @@ class Connection: HTTP2SessionDelegate {
     /// send, or nil to close the connection after `handshakeFailed`.
     func handshakeCompleted(peer: PeerIdentity) -> [(id: Int32, value: UInt32)] { [] }
     var isServer: Bool { tls.isServer }
+    /// The connection-level receive window to announce once HTTP/2 starts.
+    var connectionWindowSize: Int32 { 65_535 }
     /// Called when connecting or the handshake fails; the connection is closed next.
     func handshakeFailed(stage: State, reason: String) {}
     /// Called after each flush, to let streams whose queues drained write again.
@@ -112,7 +114,26 @@ class Connection: HTTP2SessionDelegate {
     func http2StreamClosed(stream: Int32, errorCode: UInt32) {}
     func http2GoAway(lastStreamID: Int32, errorCode: UInt32) {}
     func http2ReadData(stream: Int32, maxLength: Int) -> HTTP2DataRead { .deferred }
-    func http2SendData(stream: Int32, frameHeader: UnsafeRawBufferPointer, length: Int) -> Bool { false }
+    func http2SendData(stream: Int32, frameHeader: UnsafeRawBufferPointer, length: Int) -> HTTP2SendResult { .failed }
+
+    /// Writes one DATA frame from `queue` through TLS, unless the output buffer is full.
+    func sendDataFrame(frameHeader: UnsafeRawBufferPointer, length: Int, from queue: inout OutboundQueue) -> HTTP2SendResult {
+        guard bufferedOutputBytes < outputLimit else { return .wouldBlock }
+        do {
+            try stage(frameHeader)
+        } catch {
+            return .failed
+        }
+        let sent = queue.consume(length) { piece in
+            do {
+                try stage(piece)
+                return true
+            } catch {
+                return false
+            }
+        }
+        return sent ? .sent : .failed
+    }
 
     // MARK: - Readiness
 
@@ -205,7 +226,11 @@ class Connection: HTTP2SessionDelegate {
             let settings = handshakeCompleted(peer: identity)
             guard state == .open else { return }
             do {
-                http2 = try HTTP2Session(isServer: tls.isServer, delegate: self, settings: settings)
+                let session = try HTTP2Session(isServer: tls.isServer, delegate: self, settings: settings)
+                if connectionWindowSize > 65_535 {
+                    try session.setConnectionWindowSize(connectionWindowSize)
+                }
+                http2 = session
             } catch {
                 close(reason: "\(error)")
                 return

@@ -33,6 +33,9 @@ public final class GRPCServer {
         /// SETTINGS_INITIAL_WINDOW_SIZE: how many bytes a client may send on a stream before
         /// the server acknowledges them (RFC 9113, section 6.9.2).
         public var initialWindowSize: UInt32 = 1024 * 1024
+        /// The connection-level receive window: how many request bytes all streams of a
+        /// connection may have in flight together.
+        public var connectionWindowSize = 4 * 1024 * 1024
         /// SETTINGS_MAX_HEADER_LIST_SIZE, also enforced on received headers.
         public var maxHeaderListSize = 16 * 1024
         /// Output bytes one connection buffers (TLS records and socket remainder) before it

@@ -38,6 +38,8 @@ final class ServerConnection: Connection {
         ]
     }
 
+    override var connectionWindowSize: Int32 { Int32(clamping: options.connectionWindowSize) }
+
     override func handshakeFailed(stage: State, reason: String) {
         server.connectionRefused(self, reason: reason)
     }
@@ -235,8 +237,8 @@ final class ServerConnection: Connection {
         return call.readData(maxLength: maxLength)
     }
 
-    override func http2SendData(stream: Int32, frameHeader: UnsafeRawBufferPointer, length: Int) -> Bool {
-        guard let call = calls[stream] else { return false }
+    override func http2SendData(stream: Int32, frameHeader: UnsafeRawBufferPointer, length: Int) -> HTTP2SendResult {
+        guard let call = calls[stream] else { return .failed }
         return call.sendData(frameHeader: frameHeader, length: length)
     }
 }
