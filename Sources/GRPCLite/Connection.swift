@@ -52,6 +52,8 @@ class Connection: HTTP2SessionDelegate {
     private var flushAgain = false
     private var flushScheduled = false
     private var handshakeTimer: TimerID?
+    /// A DATA frame was refused for lack of room; nghttp2 holds it until the next flush.
+    private var dataBlocked = false
 
     /// Takes ownership of `fd`, which `close` closes.
     init(loop: EventLoop, fd: Int32, tls: TLSSession, buffers: ConnectionBuffers, peerAddress: String, outputLimit: Int, connecting: Bool) {
@@ -118,7 +120,10 @@ class Connection: HTTP2SessionDelegate {
 
     /// Writes one DATA frame from `queue` through TLS, unless the output buffer is full.
     func sendDataFrame(frameHeader: UnsafeRawBufferPointer, length: Int, from queue: inout OutboundQueue) -> HTTP2SendResult {
-        guard bufferedOutputBytes < outputLimit else { return .wouldBlock }
+        guard bufferedOutputBytes < outputLimit else {
+            dataBlocked = true
+            return .wouldBlock
+        }
         do {
             try stage(frameHeader)
         } catch {
@@ -302,6 +307,12 @@ class Connection: HTTP2SessionDelegate {
             if state == .closed {
                 isFlushing = false
                 return
+            }
+            if dataBlocked && bufferedOutputBytes < outputLimit {
+                // The socket took the output, so retry the refused frame now; no readiness
+                // event would trigger it.
+                dataBlocked = false
+                flushAgain = true
             }
             didFlush()
         } while flushAgain && state == .open
