@@ -39,9 +39,11 @@ final class ClientConnection: Connection {
 
     /// Starts a call; `onMessage` returns false to cancel it, and `onFinish` runs once with
     /// the final status (also when the call cannot start).
+    /// `timeout` is sent as grpc-timeout and enforced locally after `localTimeout`, which
+    /// defaults to the same value (tests lengthen it to see the server enforce the deadline).
     func startCall(
-        method: String, request: [UInt8], timeout: Duration?, onMessage: @escaping ([UInt8]) -> Bool,
-        onFinish: @escaping (Status) -> Void
+        method: String, request: [UInt8], timeout: Duration?, localTimeout: Duration? = nil,
+        onMessage: @escaping ([UInt8]) -> Bool, onFinish: @escaping (Status) -> Void
     ) {
         let call = ClientCall(method: method, request: request, maxMessageSize: maxMessageSize, onMessage: onMessage, onFinish: onFinish)
         guard state == .open, let http2, !receivedGoAway else {
@@ -63,7 +65,7 @@ final class ClientConnection: Connection {
             return
         }
         calls[call.stream] = call
-        if let timeout {
+        if let timeout = localTimeout ?? timeout {
             call.deadlineTimer = loop.scheduleTimer(after: timeout) { [weak self, weak call] in
                 guard let self, let call else { return }
                 call.deadlineTimer = nil
@@ -83,6 +85,8 @@ final class ClientConnection: Connection {
     }
 
     // MARK: - Connection hooks
+
+    override var isIdle: Bool { calls.isEmpty }
 
     override func handshakeCompleted(peer: PeerIdentity) -> [(id: Int32, value: UInt32)] {
         [

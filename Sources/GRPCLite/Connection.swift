@@ -101,6 +101,8 @@ class Connection: HTTP2SessionDelegate {
     var connectionWindowSize: Int32 { 65_535 }
     /// Called when connecting or the handshake fails; the connection is closed next.
     func handshakeFailed(stage: State, reason: String) {}
+    /// True when no stream is open, so the peer closing now loses nothing.
+    var isIdle: Bool { true }
     /// Called after each flush, to let streams whose queues drained write again.
     func didFlush() {}
     /// Called once when the connection closes; `reason` is nil after an orderly end.
@@ -196,7 +198,7 @@ class Connection: HTTP2SessionDelegate {
                 if state == .handshaking {
                     fail(stage: .handshaking, reason: "peer closed the connection during the TLS handshake")
                 } else {
-                    close(reason: http2?.wantsRead == false ? nil : "peer closed the connection")
+                    close(reason: isIdle ? nil : "peer closed the connection with calls in flight")
                 }
                 return
             }
@@ -258,7 +260,7 @@ class Connection: HTTP2SessionDelegate {
             case .wantRead:
                 return
             case .closed:
-                close(reason: http2?.wantsRead == false ? nil : "peer closed the TLS session")
+                close(reason: isIdle ? nil : "peer closed the TLS session with calls in flight")
                 return
             case .failed(let reason):
                 close(reason: "TLS error: \(reason)")
@@ -416,6 +418,29 @@ class Connection: HTTP2SessionDelegate {
         } catch {
             close(reason: "\(error)")
         }
+    }
+
+    /// Sends GOAWAY and a TLS close_notify, writes what the socket takes without waiting,
+    /// and closes; for a client that is done with its calls.
+    func closeGracefully() {
+        guard state == .open, let http2 else {
+            close(reason: nil)
+            return
+        }
+        http2.submitGoAway(lastStreamID: 0, errorCode: 0)
+        do {
+            while true {
+                let output = try http2.nextOutput()
+                if output.isEmpty { break }
+                try stage(output)
+            }
+            try commitStaging()
+        } catch {
+            // Closing anyway; the peer sees an end of file instead of GOAWAY.
+        }
+        tls.shutdown()
+        writeSocket()
+        close(reason: nil)
     }
 
     /// Closes the socket at once; streams still open are reported closed by `didClose`.

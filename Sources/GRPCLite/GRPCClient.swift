@@ -79,10 +79,11 @@ public final class GRPCClient {
 
     private static let cancelledByClient = Status(.cancelled, "cancelled by the client")
 
-    /// Closes the connection, cancelling nothing: calls never outlive the blocking method.
+    /// Closes the connection with GOAWAY and a TLS close_notify; no call is in flight
+    /// because calls never outlive the blocking methods.
     public func close() {
         if let connection, connection.state != .closed {
-            connection.close(reason: nil)
+            connection.closeGracefully()
         }
         connection = nil
     }

@@ -28,6 +28,8 @@ final class ServerConnection: Connection {
 
     // MARK: - Connection hooks
 
+    override var isIdle: Bool { calls.isEmpty }
+
     override func handshakeCompleted(peer: PeerIdentity) -> [(id: Int32, value: UInt32)] {
         isAccepted = true
         server.connectionAccepted(self, peer: peer)
