@@ -36,6 +36,10 @@ public final class GRPCServer {
         /// The connection-level receive window: how many request bytes all streams of a
         /// connection may have in flight together.
         public var connectionWindowSize = 4 * 1024 * 1024
+        /// Request bytes one connection may hold across its calls: partial messages and
+        /// requests waiting for their end of stream. A DATA frame beyond it fails its call
+        /// with RESOURCE_EXHAUSTED.
+        public var connectionReceiveLimit = 16 * 1024 * 1024
         /// SETTINGS_MAX_HEADER_LIST_SIZE, also enforced on received headers.
         public var maxHeaderListSize = 16 * 1024
         /// Output bytes one connection buffers (TLS records and socket remainder) before it
@@ -82,6 +86,9 @@ public final class GRPCServer {
         for fd in listeners {
             loop.deregister(fd: fd)
             Syscall.close(fd)
+        }
+        for connection in Array(connections.values) {
+            connection.closeDetached(reason: "server released")
         }
     }
 

@@ -42,6 +42,14 @@ final class ServerCall {
         return true
     }
 
+    /// Request bytes this call holds: a partial message and a request not yet handled.
+    var heldBytes: Int { deframer.bufferedBytes + (request?.count ?? 0) }
+
+    func dropRequestBytes() {
+        deframer = MessageDeframer(maxMessageSize: deframer.maxMessageSize)
+        request = nil
+    }
+
     func markHandlerStarted() {
         handlerStarted = true
     }

@@ -8,7 +8,11 @@ final class ServerConnection: Connection {
     private let options: GRPCServer.Options
     private var calls: [Int32: ServerCall] = [:]
     private var writableCalls: [ServerCall] = []
+    /// Request bytes held across all calls (partial messages and requests not yet handled).
+    private(set) var receivedBytesHeld = 0
     private(set) var isAccepted = false
+    /// Set when the server is being released: no more callbacks into it.
+    private var isDetached = false
     private(set) var isShuttingDown = false
 
     init(server: GRPCServer, fd: Int32, tls: TLSSession, peerAddress: String) {
@@ -32,7 +36,9 @@ final class ServerConnection: Connection {
 
     override func handshakeCompleted(peer: PeerIdentity) -> [(id: Int32, value: UInt32)] {
         isAccepted = true
-        server.connectionAccepted(self, peer: peer)
+        if !isDetached {
+            server.connectionAccepted(self, peer: peer)
+        }
         return [
             (Int32(NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS.rawValue), options.maxConcurrentStreams),
             (Int32(NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE.rawValue), options.initialWindowSize),
@@ -43,7 +49,9 @@ final class ServerConnection: Connection {
     override var connectionWindowSize: Int32 { Int32(clamping: options.connectionWindowSize) }
 
     override func handshakeFailed(stage: State, reason: String) {
-        server.connectionRefused(self, reason: reason)
+        if !isDetached {
+            server.connectionRefused(self, reason: reason)
+        }
     }
 
     override func didFlush() {
@@ -62,7 +70,15 @@ final class ServerConnection: Connection {
         for call in open {
             call.streamClosed(errorCode: UInt32(NGHTTP2_CANCEL.rawValue))
         }
-        server.connectionClosed(self, reason: reason)
+        if !isDetached {
+            server.connectionClosed(self, reason: reason)
+        }
+    }
+
+    /// Closes the connection without reporting to the server, which is being released.
+    func closeDetached(reason: String) {
+        isDetached = true
+        close(reason: reason)
     }
 
     /// Sends GOAWAY naming the last stream already received, so calls in flight finish and
@@ -193,16 +209,28 @@ final class ServerConnection: Connection {
 
     override func http2Data(stream: Int32, bytes: UnsafeRawBufferPointer) {
         guard let call = calls[stream], !call.isFinished, !call.handlerStarted else { return }
+        // nghttp2 acknowledges DATA as it arrives, so flow control alone does not bound what
+        // many streams with partial messages hold together; this limit does.
+        if receivedBytesHeld + bytes.count > options.connectionReceiveLimit {
+            release(call)
+            call.finish(
+                Status(.resourceExhausted, "connection holds more than \(options.connectionReceiveLimit) bytes of unfinished requests"))
+            return
+        }
+        let before = call.heldBytes
+        defer { receivedBytesHeld += call.heldBytes - before }
         call.deframer.append(bytes)
         do {
             while let message = try call.deframer.next() {
                 if call.request != nil {
+                    release(call)
                     call.finish(Status(.internal, "more than one request message for a unary or server-streaming method"))
                     return
                 }
                 call.request = message
             }
         } catch {
+            release(call)
             call.finish(error)
         }
     }
@@ -222,6 +250,7 @@ final class ServerConnection: Connection {
             call.finish(Status(.internal, "request ended without a message: unary and server-streaming methods expect one"))
             return
         }
+        release(call)
         call.request = nil
         call.markHandlerStarted()
         server.dispatch(context: context, request: request, call: call)
@@ -229,8 +258,15 @@ final class ServerConnection: Connection {
 
     // MARK: - Stream end and data
 
+    /// Stops counting a call's request bytes, which it no longer holds once handled or failed.
+    private func release(_ call: ServerCall) {
+        receivedBytesHeld -= call.heldBytes
+        call.dropRequestBytes()
+    }
+
     override func http2StreamClosed(stream: Int32, errorCode: UInt32) {
         guard let call = calls.removeValue(forKey: stream) else { return }
+        release(call)
         call.streamClosed(errorCode: errorCode)
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 import Reactor
 import XCTest
 
@@ -77,6 +78,44 @@ final class ServerBehaviourTests: XCTestCase {
         XCTAssertThrowsError(try client.unary("/interop.v1.Echo/Unary", request: large, timeout: .seconds(10))) { error in
             XCTAssertEqual(error as? Status, Status(.resourceExhausted, "message of \(large.count) bytes exceeds the maximum receive size of 1000 bytes"))
         }
+    }
+
+    func testConnectionReceiveLimit() throws {
+        var options = GRPCServer.Options()
+        options.connectionReceiveLimit = 100 * 1024
+        let server = try TestServer(tls: fixtures.server, options: options) { server, _, recorder in
+            EchoService.install(on: server, recorder: recorder)
+        }
+        defer { server.stop() }
+
+        let client = try client(server)
+        let request = EchoRequest(payload: [UInt8](repeating: 1, count: 200 * 1024)).serializedBytes()
+        XCTAssertThrowsError(try client.unary("/interop.v1.Echo/Unary", request: request, timeout: .seconds(10))) { error in
+            XCTAssertEqual(error as? Status, Status(.resourceExhausted, "connection holds more than 102400 bytes of unfinished requests"))
+        }
+        // The limit counts only what is held: the next call on the connection succeeds.
+        let small = EchoRequest(payload: [UInt8](repeating: 1, count: 60 * 1024)).serializedBytes()
+        XCTAssertNoThrow(try client.unary("/interop.v1.Echo/Unary", request: small, timeout: .seconds(10)))
+    }
+
+    func testReleasedServerClosesConnections() throws {
+        let loop = try EventLoop()
+        var server: GRPCServer? = try GRPCServer(loop: loop, tls: fixtures.server)
+        let port = try server!.listen(host: "127.0.0.1", port: 0).port
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = port.bigEndian
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        _ = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        XCTAssertTrue(try loop.run(until: { server!.connectionCount == 1 }, timeout: .seconds(5)))
+        server = nil
+        // The server closed our connection: a read returns end of file.
+        var byte: UInt8 = 0
+        XCTAssertEqual(read(fd, &byte, 1), 0)
     }
 
     func testHealthCheck() throws {
