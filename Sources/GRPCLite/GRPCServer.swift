@@ -14,8 +14,10 @@ public enum ConnectionEvent: Sendable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .accepted(let address, let peer): "accepted connection from \(address) (\(peer))"
-        case .closed(let address, let peer, let reason): "closed connection from \(address) (\(peer)): \(reason ?? "orderly close")"
-        case .refused(let address, let reason, let peer): "refused connection from \(address)\(peer.map { " (\($0))" } ?? ""): \(reason)"
+        case .closed(let address, let peer, let reason):
+            "closed connection from \(address) (\(peer)): \(reason ?? "orderly close")"
+        case .refused(let address, let reason, let peer):
+            "refused connection from \(address)\(peer.map { " (\($0))" } ?? ""): \(reason)"
         }
     }
 }
@@ -103,7 +105,9 @@ public final class GRPCServer {
     /// Registers a unary method by full name, e.g. `/jobworker.v1.JobService/Start`
     /// (the leading slash is optional). The handler gets the request message and completes
     /// the call through the responder, now or later.
-    public func registerUnary(_ method: String, _ handler: @escaping (ServerCallContext, [UInt8], UnaryResponder) -> Void) {
+    public func registerUnary(
+        _ method: String, _ handler: @escaping (ServerCallContext, [UInt8], UnaryResponder) -> Void
+    ) {
         unaryHandlers[GRPCServer.path(method)] = handler
     }
 
@@ -143,7 +147,8 @@ public final class GRPCServer {
     private func registerHealthService() {
         registerUnary(HealthService.check) { [unowned self] _, request, responder in
             guard let message = try? HealthCheckRequest(serializedBytes: request) else {
-                responder.fail(Status(.invalidArgument, "invalid HealthCheckRequest: expected a grpc.health.v1 message"))
+                responder.fail(
+                    Status(.invalidArgument, "invalid HealthCheckRequest: expected a grpc.health.v1 message"))
                 return
             }
             // The server as a whole ("") and every service with a registered method are SERVING.
@@ -201,13 +206,15 @@ public final class GRPCServer {
     private func startConnection(fd: Int32, peerAddress: String) {
         if connections.count >= options.maxConnections || isShuttingDown {
             Syscall.close(fd)
-            let reason = isShuttingDown ? "server shutting down" : "too many connections (limit \(options.maxConnections))"
+            let reason =
+                isShuttingDown ? "server shutting down" : "too many connections (limit \(options.maxConnections))"
             onConnectionEvent?(.refused(peerAddress: peerAddress, reason: reason, peer: nil))
             return
         }
         let connection: ServerConnection
         do {
-            connection = ServerConnection(server: self, fd: fd, tls: try TLSSession(context: tlsContext), peerAddress: peerAddress)
+            connection = ServerConnection(
+                server: self, fd: fd, tls: try TLSSession(context: tlsContext), peerAddress: peerAddress)
         } catch {
             Syscall.close(fd)
             onConnectionEvent?(.refused(peerAddress: peerAddress, reason: "\(error)", peer: nil))
@@ -228,7 +235,8 @@ public final class GRPCServer {
     }
 
     func connectionRefused(_ connection: ServerConnection, reason: String) {
-        onConnectionEvent?(.refused(peerAddress: connection.peerAddress, reason: reason, peer: connection.tls.presentedIdentity))
+        onConnectionEvent?(
+            .refused(peerAddress: connection.peerAddress, reason: reason, peer: connection.tls.presentedIdentity))
     }
 
     func connectionClosed(_ connection: ServerConnection, reason: String?) {

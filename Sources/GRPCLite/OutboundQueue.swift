@@ -47,7 +47,9 @@ struct OutboundQueue {
             let ok: Bool
             switch piece {
             case .owned(let bytes):
-                ok = bytes.withUnsafeBytes { sink(UnsafeRawBufferPointer(rebasing: $0[headOffset..<headOffset + take])) }
+                ok = bytes.withUnsafeBytes {
+                    sink(UnsafeRawBufferPointer(rebasing: $0[headOffset..<headOffset + take]))
+                }
             case .shared(let bytes):
                 ok = sink(UnsafeRawBufferPointer(start: bytes.baseAddress + headOffset, count: take))
             }

@@ -21,7 +21,10 @@ public final class ServerCallContext {
     /// Values interceptors pass to handlers, e.g. the caller's roles.
     public var userInfo: [String: Any] = [:]
 
-    init(method: String, peer: PeerIdentity, peerAddress: String, deadline: UInt64?, metadata: [(name: String, value: String)]) {
+    init(
+        method: String, peer: PeerIdentity, peerAddress: String, deadline: UInt64?,
+        metadata: [(name: String, value: String)]
+    ) {
         self.method = method
         self.peer = peer
         self.peerAddress = peerAddress

@@ -159,7 +159,8 @@ final class ServerConnection: Connection {
         if let timeout {
             parsedTimeout = GRPCTimeout(headerValue: timeout)
             if let parsedTimeout {
-                deadline = MonotonicClock.nanoseconds() &+ UInt64(max(0, GRPCTimeout.nanoseconds(parsedTimeout.duration)))
+                deadline =
+                    MonotonicClock.nanoseconds() &+ UInt64(max(0, GRPCTimeout.nanoseconds(parsedTimeout.duration)))
             }
         }
         let context = ServerCallContext(
@@ -168,7 +169,8 @@ final class ServerConnection: Connection {
         call.context = context
 
         if let status = ServerConnection.validate(
-            httpMethod: httpMethod, contentType: contentType, encoding: encoding, timeout: timeout, parsed: parsedTimeout)
+            httpMethod: httpMethod, contentType: contentType, encoding: encoding, timeout: timeout,
+            parsed: parsedTimeout)
         {
             call.finish(status)
             return
@@ -189,18 +191,27 @@ final class ServerConnection: Connection {
     }
 
     /// Checks the request headers that gRPC requires; returns the status to reject with.
-    static func validate(httpMethod: String, contentType: String, encoding: String?, timeout: String?, parsed: GRPCTimeout?) -> Status? {
+    static func validate(
+        httpMethod: String, contentType: String, encoding: String?, timeout: String?, parsed: GRPCTimeout?
+    ) -> Status? {
         if httpMethod != "POST" {
             return Status(.internal, "invalid HTTP method \(httpMethod): gRPC requests use POST")
         }
-        if !(contentType == "application/grpc" || contentType.hasPrefix("application/grpc+") || contentType.hasPrefix("application/grpc;")) {
-            return Status(.internal, "invalid content-type \"\(contentType)\": expected application/grpc or application/grpc+proto")
+        if !(contentType == "application/grpc" || contentType.hasPrefix("application/grpc+")
+            || contentType.hasPrefix("application/grpc;"))
+        {
+            return Status(
+                .internal,
+                "invalid content-type \"\(contentType)\": expected application/grpc or application/grpc+proto")
         }
         if let encoding, encoding != "identity" {
-            return Status(.unimplemented, "message encoding \"\(encoding)\" is not supported: send messages uncompressed (identity)")
+            return Status(
+                .unimplemented,
+                "message encoding \"\(encoding)\" is not supported: send messages uncompressed (identity)")
         }
         if let timeout, parsed == nil {
-            return Status(.internal, "invalid grpc-timeout \"\(timeout)\": expected up to 8 digits and a unit H, M, S, m, u or n")
+            return Status(
+                .internal, "invalid grpc-timeout \"\(timeout)\": expected up to 8 digits and a unit H, M, S, m, u or n")
         }
         return nil
     }
@@ -214,7 +225,9 @@ final class ServerConnection: Connection {
         if receivedBytesHeld + bytes.count > options.connectionReceiveLimit {
             release(call)
             call.finish(
-                Status(.resourceExhausted, "connection holds more than \(options.connectionReceiveLimit) bytes of unfinished requests"))
+                Status(
+                    .resourceExhausted,
+                    "connection holds more than \(options.connectionReceiveLimit) bytes of unfinished requests"))
             return
         }
         let before = call.heldBytes
@@ -224,7 +237,8 @@ final class ServerConnection: Connection {
             while let message = try call.deframer.next() {
                 if call.request != nil {
                     release(call)
-                    call.finish(Status(.internal, "more than one request message for a unary or server-streaming method"))
+                    call.finish(
+                        Status(.internal, "more than one request message for a unary or server-streaming method"))
                     return
                 }
                 call.request = message
@@ -243,11 +257,13 @@ final class ServerConnection: Connection {
     private func requestEnded(_ call: ServerCall) {
         guard !call.isFinished, !call.handlerStarted, let context = call.context else { return }
         if call.deframer.bufferedBytes > 0 {
-            call.finish(Status(.internal, "request ended inside a message (\(call.deframer.bufferedBytes) bytes left over)"))
+            call.finish(
+                Status(.internal, "request ended inside a message (\(call.deframer.bufferedBytes) bytes left over)"))
             return
         }
         guard let request = call.request else {
-            call.finish(Status(.internal, "request ended without a message: unary and server-streaming methods expect one"))
+            call.finish(
+                Status(.internal, "request ended without a message: unary and server-streaming methods expect one"))
             return
         }
         release(call)
@@ -258,7 +274,7 @@ final class ServerConnection: Connection {
 
     // MARK: - Stream end and data
 
-    /// Stops counting a call's request bytes, which it no longer holds once handled or failed.
+    /// Stops counting a call's request bytes, which it no longer keeps once handled or failed.
     private func release(_ call: ServerCall) {
         receivedBytesHeld -= call.heldBytes
         call.dropRequestBytes()

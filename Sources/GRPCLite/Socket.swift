@@ -58,7 +58,9 @@ enum Socket {
             var address = Address()
             address.length = current.pointee.ai_addrlen
             withUnsafeMutableBytes(of: &address.storage) { storage in
-                storage.copyMemory(from: UnsafeRawBufferPointer(start: current.pointee.ai_addr, count: Int(current.pointee.ai_addrlen)))
+                storage.copyMemory(
+                    from: UnsafeRawBufferPointer(start: current.pointee.ai_addr, count: Int(current.pointee.ai_addrlen))
+                )
             }
             addresses.append(address)
             entry = current.pointee.ai_next

@@ -51,9 +51,12 @@ final class ConcurrencyTests: XCTestCase {
         }
         let finished = try client.eventLoop.run(until: { statuses.count == total }, timeout: .seconds(60))
 
-        XCTAssertTrue(finished, "\(statuses.count) of \(total) calls finished; \(server.counter("arrived")) reached the server")
+        XCTAssertTrue(
+            finished, "\(statuses.count) of \(total) calls finished; \(server.counter("arrived")) reached the server")
         XCTAssertEqual(server.counter("arrived"), total)
-        XCTAssertEqual(statuses.filter(\.isOK).count, total, "first failure: \(statuses.first { !$0.isOK }.map(\.description) ?? "none")")
+        XCTAssertEqual(
+            statuses.filter(\.isOK).count, total,
+            "first failure: \(statuses.first { !$0.isOK }.map(\.description) ?? "none")")
         XCTAssertEqual(messages, 2 * total)
         for connection in connections {
             connection.close(reason: nil)
@@ -109,7 +112,8 @@ final class ConcurrencyTests: XCTestCase {
                 return true
             },
             onFinish: { finalStatus = $0 })
-        XCTAssertTrue(try client.eventLoop.run(until: { received >= 10 }, timeout: .seconds(10)), "received \(received) messages")
+        XCTAssertTrue(
+            try client.eventLoop.run(until: { received >= 10 }, timeout: .seconds(10)), "received \(received) messages")
 
         // Stop reading: the client's loop does not run until the end of the test. Wait until
         // the server has stopped sending, which proves it is blocked on the stalled reader.
@@ -129,10 +133,12 @@ final class ConcurrencyTests: XCTestCase {
         // Connection output limit, plus one DATA frame taken past it, plus the stream's queue
         // (its limit and one message written while under it), plus TLS record overhead.
         let bound = options.connectionOutputLimit + 16 * 1024 + options.streamWriteLimit + messageSize + 16 * 1024
-        XCTAssertLessThanOrEqual(server.maxBufferedBytes, bound, "sent \(server.counter("sent")) messages of \(messageSize) bytes")
+        XCTAssertLessThanOrEqual(
+            server.maxBufferedBytes, bound, "sent \(server.counter("sent")) messages of \(messageSize) bytes")
         XCTAssertGreaterThan(server.bufferedBytes, 0, "the stalled reader should leave bytes buffered on the server")
         if expectSocketFull {
-            XCTAssertGreaterThanOrEqual(server.maxBufferedBytes, options.connectionOutputLimit, "the server's output buffer never filled")
+            XCTAssertGreaterThanOrEqual(
+                server.maxBufferedBytes, options.connectionOutputLimit, "the server's output buffer never filled")
         } else {
             XCTAssertLessThanOrEqual(server.counter("sent") * messageSize, Int(window) + 16 * messageSize + bound)
         }

@@ -29,7 +29,9 @@ final class ServerBehaviourTests: XCTestCase {
                 let roles = context.peer.utf8StringExtension(oid: CertificateAuthority.rolesOID) ?? ""
                 context.userInfo["roles"] = roles
                 if context.method.hasSuffix("/Unary") && !roles.split(separator: ",").contains("writer") {
-                    return Status(.permissionDenied, "\(context.peer.commonName ?? "?") with roles \"\(roles)\" may not call \(context.method)")
+                    return Status(
+                        .permissionDenied,
+                        "\(context.peer.commonName ?? "?") with roles \"\(roles)\" may not call \(context.method)")
                 }
                 return nil
             }
@@ -38,7 +40,9 @@ final class ServerBehaviourTests: XCTestCase {
 
         let client = try client(server)
         XCTAssertThrowsError(try client.unary("/interop.v1.Echo/Unary", request: [], timeout: .seconds(10))) { error in
-            XCTAssertEqual(error as? Status, Status(.permissionDenied, "alice with roles \"reader\" may not call /interop.v1.Echo/Unary"))
+            XCTAssertEqual(
+                error as? Status,
+                Status(.permissionDenied, "alice with roles \"reader\" may not call /interop.v1.Echo/Unary"))
         }
         // Other methods pass the interceptor on the same connection.
         let stats = try client.unary("/interop.v1.Echo/Stats", request: [], timeout: .seconds(10))
@@ -75,8 +79,13 @@ final class ServerBehaviourTests: XCTestCase {
         let small = EchoRequest(payload: [UInt8](repeating: 1, count: 900)).serializedBytes()
         XCTAssertNoThrow(try client.unary("/interop.v1.Echo/Unary", request: small, timeout: .seconds(10)))
         let large = EchoRequest(payload: [UInt8](repeating: 1, count: 1001)).serializedBytes()
-        XCTAssertThrowsError(try client.unary("/interop.v1.Echo/Unary", request: large, timeout: .seconds(10))) { error in
-            XCTAssertEqual(error as? Status, Status(.resourceExhausted, "message of \(large.count) bytes exceeds the maximum receive size of 1000 bytes"))
+        XCTAssertThrowsError(try client.unary("/interop.v1.Echo/Unary", request: large, timeout: .seconds(10))) {
+            error in
+            XCTAssertEqual(
+                error as? Status,
+                Status(
+                    .resourceExhausted, "message of \(large.count) bytes exceeds the maximum receive size of 1000 bytes"
+                ))
         }
     }
 
@@ -90,8 +99,11 @@ final class ServerBehaviourTests: XCTestCase {
 
         let client = try client(server)
         let request = EchoRequest(payload: [UInt8](repeating: 1, count: 200 * 1024)).serializedBytes()
-        XCTAssertThrowsError(try client.unary("/interop.v1.Echo/Unary", request: request, timeout: .seconds(10))) { error in
-            XCTAssertEqual(error as? Status, Status(.resourceExhausted, "connection holds more than 102400 bytes of unfinished requests"))
+        XCTAssertThrowsError(try client.unary("/interop.v1.Echo/Unary", request: request, timeout: .seconds(10))) {
+            error in
+            XCTAssertEqual(
+                error as? Status,
+                Status(.resourceExhausted, "connection holds more than 102400 bytes of unfinished requests"))
         }
         // The limit counts only what is held: the next call on the connection succeeds.
         let small = EchoRequest(payload: [UInt8](repeating: 1, count: 60 * 1024)).serializedBytes()
@@ -109,7 +121,9 @@ final class ServerBehaviourTests: XCTestCase {
         address.sin_port = port.bigEndian
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         _ = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
         XCTAssertTrue(try loop.run(until: { server!.connectionCount == 1 }, timeout: .seconds(5)))
         server = nil
@@ -125,10 +139,14 @@ final class ServerBehaviourTests: XCTestCase {
         defer { server.stop() }
 
         let client = try client(server)
-        let serving = try client.unary(HealthService.check, request: HealthCheckRequest(service: "interop.v1.Echo").serializedBytes(), timeout: .seconds(10))
+        let serving = try client.unary(
+            HealthService.check, request: HealthCheckRequest(service: "interop.v1.Echo").serializedBytes(),
+            timeout: .seconds(10))
         XCTAssertEqual(try HealthCheckResponse(serializedBytes: serving).status, .serving)
         XCTAssertThrowsError(
-            try client.unary(HealthService.check, request: HealthCheckRequest(service: "nope.Service").serializedBytes(), timeout: .seconds(10))
+            try client.unary(
+                HealthService.check, request: HealthCheckRequest(service: "nope.Service").serializedBytes(),
+                timeout: .seconds(10))
         ) { error in
             XCTAssertEqual((error as? Status)?.code, .notFound)
         }
@@ -154,7 +172,9 @@ final class ServerBehaviourTests: XCTestCase {
         XCTAssertEqual(try EchoResponse(serializedBytes: bytes).text, "late")
         XCTAssertTrue(server.wait { server.counter("shutdown complete") == 1 }, "shutdown did not complete")
 
-        XCTAssertThrowsError(try self.client(server).unary("/interop.v1.Echo/Unary", request: [], timeout: .seconds(10))) { error in
+        XCTAssertThrowsError(
+            try self.client(server).unary("/interop.v1.Echo/Unary", request: [], timeout: .seconds(10))
+        ) { error in
             XCTAssertEqual((error as? Status)?.code, .unavailable, "\(error)")
         }
     }
@@ -209,7 +229,9 @@ final class ServerBehaviourTests: XCTestCase {
             }
         }
         XCTAssertTrue(server.wait { TestServerLog.shared.lines.count == 1 })
-        XCTAssertTrue(TestServerLog.shared.lines.first?.contains("cannot load private key") == true, "\(TestServerLog.shared.lines)")
+        XCTAssertTrue(
+            TestServerLog.shared.lines.first?.contains("cannot load private key") == true,
+            "\(TestServerLog.shared.lines)")
         XCTAssertNoThrow(try client(server).unary("/interop.v1.Echo/Unary", request: request, timeout: .seconds(10)))
 
         // A server certificate from a new CA: new clients must trust that CA.
@@ -218,7 +240,8 @@ final class ServerBehaviourTests: XCTestCase {
         try PEMFile.write(newCA.certificatePEM, to: newCAFile, mode: 0o644)
         try FileManager.default.removeItem(atPath: serverCertificate)
         try FileManager.default.removeItem(atPath: serverKey)
-        try newCA.issueServerCertificate(commonName: "localhost").write(certificateFile: serverCertificate, privateKeyFile: serverKey)
+        try newCA.issueServerCertificate(commonName: "localhost").write(
+            certificateFile: serverCertificate, privateKeyFile: serverKey)
         server.perform { server in
             do {
                 try server.reloadCertificates()
@@ -230,13 +253,19 @@ final class ServerBehaviourTests: XCTestCase {
         XCTAssertTrue(server.wait { TestServerLog.shared.lines.count == 2 })
         XCTAssertEqual(TestServerLog.shared.lines.last, "reloaded")
 
-        XCTAssertNoThrow(try before.unary("/interop.v1.Echo/Unary", request: request, timeout: .seconds(10)), "open connection broke")
-        XCTAssertThrowsError(try client(server).unary("/interop.v1.Echo/Unary", request: request, timeout: .seconds(10))) { error in
-            XCTAssertTrue((error as? Status)?.message.contains("server certificate verification failed") == true, "\(error)")
+        XCTAssertNoThrow(
+            try before.unary("/interop.v1.Echo/Unary", request: request, timeout: .seconds(10)), "open connection broke"
+        )
+        XCTAssertThrowsError(
+            try client(server).unary("/interop.v1.Echo/Unary", request: request, timeout: .seconds(10))
+        ) { error in
+            XCTAssertTrue(
+                (error as? Status)?.message.contains("server certificate verification failed") == true, "\(error)")
         }
         var rotated = fixtures.client
         rotated.caFile = newCAFile
-        XCTAssertNoThrow(try client(server, tls: rotated).unary("/interop.v1.Echo/Unary", request: request, timeout: .seconds(10)))
+        XCTAssertNoThrow(
+            try client(server, tls: rotated).unary("/interop.v1.Echo/Unary", request: request, timeout: .seconds(10)))
     }
 
     func testConnectionEventsNamePeer() throws {

@@ -64,7 +64,8 @@ enum PythonEnvironment {
         if let venv = ProcessInfo.processInfo.environment["JOBWORKER_VENV"], !venv.isEmpty {
             candidates.append(venv + "/bin/python")
         }
-        let root = URL(fileURLWithPath: "\(file)").deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let root = URL(fileURLWithPath: "\(file)").deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
         candidates.append(root.path + "/.venv/bin/python")
 
         for candidate in candidates where FileManager.default.isExecutableFile(atPath: candidate) {
@@ -87,7 +88,9 @@ struct ProcessResult {
 }
 
 /// Runs a child process to completion with a time limit, collecting its output.
-func runProcess(_ executable: String, _ arguments: [String], input: String? = nil, timeout: TimeInterval = 120) throws -> ProcessResult {
+func runProcess(
+    _ executable: String, _ arguments: [String], input: String? = nil, timeout: TimeInterval = 120
+) throws -> ProcessResult {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: executable)
     process.arguments = arguments
