@@ -120,6 +120,7 @@ class Connection: HTTP2SessionDelegate {
     func http2EndStream(stream: Int32) {}
     func http2StreamClosed(stream: Int32, errorCode: UInt32) {}
     func http2GoAway(lastStreamID: Int32, errorCode: UInt32) {}
+    func http2SentEndStream(stream: Int32) {}
     func http2ReadData(stream: Int32, maxLength: Int) -> HTTP2DataRead { .deferred }
     func http2SendData(stream: Int32, frameHeader: UnsafeRawBufferPointer, length: Int) -> HTTP2SendResult { .failed }
 

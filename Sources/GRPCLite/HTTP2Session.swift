@@ -32,6 +32,8 @@ protocol HTTP2SessionDelegate: AnyObject {
     /// Reports a closed stream: `errorCode` is 0 after a normal end, else the RST_STREAM code.
     func http2StreamClosed(stream: Int32, errorCode: UInt32)
     func http2GoAway(lastStreamID: Int32, errorCode: UInt32)
+    /// Reports a HEADERS or DATA frame with END_STREAM that went out.
+    func http2SentEndStream(stream: Int32)
     func http2ReadData(stream: Int32, maxLength: Int) -> HTTP2DataRead
     /// Writes the 9-byte frame header and then exactly `length` bytes of the stream's data,
     /// as reported by the last `http2ReadData` of that stream, or nothing at all.
@@ -129,6 +131,16 @@ final class HTTP2Session {
         }
         nghttp2_session_callbacks_set_on_stream_close_callback(callbacks) { _, stream, errorCode, userData in
             HTTP2Session.from(userData).delegate.http2StreamClosed(stream: stream, errorCode: errorCode)
+            return 0
+        }
+        nghttp2_session_callbacks_set_on_frame_send_callback(callbacks) { _, frame, userData in
+            guard let frame else { return 0 }
+            let header = frame.pointee.hd
+            let isMessage =
+                header.type == UInt8(NGHTTP2_HEADERS.rawValue) || header.type == UInt8(NGHTTP2_DATA.rawValue)
+            if isMessage && header.flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0 {
+                HTTP2Session.from(userData).delegate.http2SentEndStream(stream: header.stream_id)
+            }
             return 0
         }
         nghttp2_session_callbacks_set_send_data_callback(callbacks) { _, frame, frameHeader, length, _, userData in

@@ -99,10 +99,6 @@ final class ServerConnection: Connection {
         writableCalls.append(call)
     }
 
-    func callFinished(_ call: ServerCall) {
-        // The call stays in the table until nghttp2 closes its stream after the trailers.
-    }
-
     // MARK: - Request headers
 
     override func http2BeginHeaders(stream: Int32) {
@@ -130,6 +126,7 @@ final class ServerConnection: Connection {
             startCall(call)
         }
         if endStream {
+            call.requestEnded = true
             requestEnded(call)
         }
     }
@@ -251,7 +248,15 @@ final class ServerConnection: Connection {
 
     override func http2EndStream(stream: Int32) {
         guard let call = calls[stream] else { return }
+        call.requestEnded = true
         requestEnded(call)
+    }
+
+    /// Asks the client to stop sending a request whose response is complete, e.g. after
+    /// RESOURCE_EXHAUSTED, with RST_STREAM NO_ERROR (RFC 9113, section 8.1).
+    override func http2SentEndStream(stream: Int32) {
+        guard let call = calls[stream], !call.requestEnded else { return }
+        http2?.resetStream(stream, errorCode: NGHTTP2_NO_ERROR.rawValue)
     }
 
     private func requestEnded(_ call: ServerCall) {
