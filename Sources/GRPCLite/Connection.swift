@@ -159,6 +159,9 @@ class Connection: HTTP2SessionDelegate {
             writeSocket()
             if state == .open {
                 flush()
+            } else {
+                // Still in the handshake: drop writable interest once the socket took it all.
+                updateInterest()
             }
         }
         if state != .closed && !readiness.isDisjoint(with: [.readable, .readHangup, .hangup, .error]) {

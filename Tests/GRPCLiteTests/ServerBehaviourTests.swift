@@ -132,6 +132,31 @@ final class ServerBehaviourTests: XCTestCase {
         XCTAssertEqual(read(fd, &byte, 1), 0)
     }
 
+    /// Handlers' closures capture their writer, which refers to its call; the call must
+    /// still be freed once its stream closes.
+    func testFinishedCallIsReleased() throws {
+        let tracker = WeakTracker()
+        let server = try TestServer(tls: fixtures.server) { server, _, _ in
+            server.registerServerStreaming("/interop.v1.Echo/Stream") { context, _, writer in
+                tracker.track(writer)
+                context.onCancel = { _ = writer }
+                writer.onWritable = { writer.write([]) }
+                writer.write(EchoResponse(index: 1).serializedBytes())
+                writer.finish(.ok)
+            }
+        }
+        defer { server.stop() }
+
+        let client = try client(server)
+        var count = 0
+        try client.serverStreaming("/interop.v1.Echo/Stream", request: [], timeout: .seconds(10)) { _ in
+            count += 1
+            return true
+        }
+        XCTAssertEqual(count, 1)
+        XCTAssertTrue(server.wait { tracker.isReleased }, "the writer of a finished call is still alive")
+    }
+
     func testHealthCheck() throws {
         let server = try TestServer(tls: fixtures.server) { server, _, recorder in
             EchoService.install(on: server, recorder: recorder)
@@ -302,4 +327,20 @@ final class TestServerLog: @unchecked Sendable {
     func append(_ line: String) {
         lock.withLock { stored.append(line) }
     }
+}
+
+/// Holds a weak reference to an object created on the server thread.
+final class WeakTracker: @unchecked Sendable {
+    private let lock = NSLock()
+    private weak var object: AnyObject?
+    private var tracked = false
+
+    func track(_ object: AnyObject) {
+        lock.withLock {
+            self.object = object
+            tracked = true
+        }
+    }
+
+    var isReleased: Bool { lock.withLock { tracked && object == nil } }
 }
