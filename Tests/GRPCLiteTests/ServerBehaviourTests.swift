@@ -157,6 +157,27 @@ final class ServerBehaviourTests: XCTestCase {
         XCTAssertTrue(server.wait { tracker.isReleased }, "the writer of a finished call is still alive")
     }
 
+    func testIPv6Loopback() throws {
+        let server: TestServer
+        do {
+            server = try TestServer(tls: fixtures.server, host: "::1") { server, _, recorder in
+                EchoService.install(on: server, recorder: recorder)
+            }
+        } catch let error as SystemError where error.errno == EADDRNOTAVAIL || error.errno == EAFNOSUPPORT {
+            throw XCTSkip("no IPv6 loopback on this machine: \(error)")
+        }
+        defer { server.stop() }
+
+        let client = try GRPCClient(host: "::1", port: server.port, tls: fixtures.client)
+        let bytes = try client.unary(
+            "/interop.v1.Echo/Unary", request: EchoRequest(text: "v6").serializedBytes(), timeout: .seconds(10))
+        XCTAssertEqual(try EchoResponse(serializedBytes: bytes).text, "v6|cn=alice|roles=reader")
+        guard case .accepted(let address, _) = server.events.first else {
+            return XCTFail("no accepted event: \(server.events)")
+        }
+        XCTAssertTrue(address.hasPrefix("[::1]:"), address)
+    }
+
     func testHealthCheck() throws {
         let server = try TestServer(tls: fixtures.server) { server, _, recorder in
             EchoService.install(on: server, recorder: recorder)
