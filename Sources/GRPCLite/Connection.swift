@@ -451,7 +451,7 @@ class Connection: HTTP2SessionDelegate {
             }
             try commitStaging()
         } catch {
-            // Closing anyway; the peer sees an end of file instead of GOAWAY.
+            // Closing anyway, so the peer gets an end of file instead of GOAWAY.
         }
         tls.shutdown()
         writeSocket()

@@ -1,7 +1,7 @@
 import Reactor
 
 /// The bytes a stream has queued for DATA frames: copied arrays and shared chunks held by
-/// reference, consumed front to back as nghttp2 asks for frames.
+/// reference, consumed front to back as nghttp2 requests frames.
 struct OutboundQueue {
     private enum Piece {
         case owned([UInt8])

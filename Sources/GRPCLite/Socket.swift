@@ -80,7 +80,7 @@ enum Socket {
         return try Syscall.call("socket") { socket(family, type, 0) }
     }
 
-    /// Binds and listens on `address` with SO_REUSEADDR (bind(2), listen(2)); returns the fd
+    /// Binds and listens on `address` with SO_REUSEADDR (bind(2), listen(2)). Returns the fd
     /// and the bound address, whose port the kernel picked when the requested port was 0.
     static func listen(on address: Address, backlog: Int32 = 1024) throws(SystemError) -> (fd: Int32, bound: Address) {
         let fd = try makeSocket(family: address.family)
@@ -128,8 +128,8 @@ enum Socket {
         return (fd, peer)
     }
 
-    /// Starts a non-blocking connect (connect(2)); returns true when it completed at once,
-    /// false when it is in progress and the fd becomes writable when it ends.
+    /// Starts a non-blocking connect (connect(2)). Returns true when it completed at once, and
+    /// false while it is in progress, in which case the fd becomes writable when it ends.
     static func connect(_ fd: Int32, to address: Address) throws(SystemError) -> Bool {
         var storage = address.storage
         let result = withUnsafePointer(to: &storage) {
