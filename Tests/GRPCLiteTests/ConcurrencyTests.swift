@@ -122,7 +122,7 @@ final class ConcurrencyTests: XCTestCase {
             let sent = server.counter("sent")
             defer { lastSent = sent }
             if sent == lastSent {
-                Thread.sleep(forTimeInterval: 0.3)
+                Thread.sleep(forTimeInterval: 0.5)
                 return server.counter("sent") == sent
             }
             return false
