@@ -56,6 +56,8 @@ struct HTTP2Error: Error, CustomStringConvertible {
 /// payload goes from the stream's own buffers to the delegate without passing through nghttp2.
 final class HTTP2Session {
     private var session: OpaquePointer?
+    /// PING frames with the ACK flag received, which acknowledge `submitPing`.
+    private(set) var pingAcknowledgements = 0
     unowned let delegate: any HTTP2SessionDelegate
 
     /// Creates a server or client session. Settings are sent with the first output.
@@ -171,6 +173,10 @@ final class HTTP2Session {
         case Int(NGHTTP2_DATA.rawValue):
             if endStream {
                 delegate.http2EndStream(stream: header.stream_id)
+            }
+        case Int(NGHTTP2_PING.rawValue):
+            if header.flags & UInt8(NGHTTP2_FLAG_ACK.rawValue) != 0 {
+                pingAcknowledgements += 1
             }
         case Int(NGHTTP2_GOAWAY.rawValue):
             delegate.http2GoAway(

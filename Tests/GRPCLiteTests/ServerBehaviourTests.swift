@@ -178,6 +178,19 @@ final class ServerBehaviourTests: XCTestCase {
         XCTAssertTrue(address.hasPrefix("[::1]:"), address)
     }
 
+    func testPingAcknowledged() throws {
+        let server = try TestServer(tls: fixtures.server) { _, _, _ in }
+        defer { server.stop() }
+
+        let client = try client(server)
+        let connection = try client.openConnection()
+        defer { connection.close(reason: nil) }
+        connection.http2?.submitPing()
+        connection.scheduleFlush()
+        XCTAssertTrue(
+            try client.eventLoop.run(until: { connection.http2?.pingAcknowledgements == 1 }, timeout: .seconds(10)))
+    }
+
     func testHealthCheck() throws {
         let server = try TestServer(tls: fixtures.server) { server, _, recorder in
             EchoService.install(on: server, recorder: recorder)
