@@ -140,6 +140,42 @@ final class TLSRefusalTests: XCTestCase {
         XCTAssertEqual(try EchoResponse(serializedBytes: bytes).text, "name|cn=alice|roles=admin")
     }
 
+    func testMissingFilesNamed() throws {
+        let table: [(description: String, tls: TLSConfiguration, expected: String)] = [
+            (
+                "certificate",
+                TLSConfiguration(
+                    caFile: fixtures.caFile, certificateFile: "/no/cert.pem", privateKeyFile: fixtures.clientKey),
+                "cannot read certificate \"/no/cert.pem\": no such file or directory"
+            ),
+            (
+                "key",
+                TLSConfiguration(
+                    caFile: fixtures.caFile, certificateFile: fixtures.clientCertificate, privateKeyFile: "/no/key.pem"),
+                "cannot read private key \"/no/key.pem\": no such file or directory"
+            ),
+            (
+                "CA",
+                TLSConfiguration(
+                    caFile: "/no/ca.pem", certificateFile: fixtures.clientCertificate,
+                    privateKeyFile: fixtures.clientKey),
+                "cannot read CA bundle \"/no/ca.pem\": no such file or directory"
+            ),
+            (
+                "mismatched key",
+                TLSConfiguration(
+                    caFile: fixtures.caFile, certificateFile: fixtures.clientCertificate,
+                    privateKeyFile: fixtures.serverKey),
+                "private key \"\(fixtures.serverKey)\" does not match certificate"
+            ),
+        ]
+        for row in table {
+            XCTAssertThrowsError(try GRPCClient(host: "127.0.0.1", port: 1, tls: row.tls), row.description) { error in
+                XCTAssertTrue("\(error)".hasPrefix(row.expected), "\(row.description): \(error)")
+            }
+        }
+    }
+
     func testConnectionRefusedMessage() throws {
         // A port that was just free: bind to port 0, read the port, close.
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
