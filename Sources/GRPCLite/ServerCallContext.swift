@@ -108,7 +108,7 @@ public final class ServerStreamWriter {
         call.send(prefixAndBytes: MessageFraming.frame(message), payload: nil)
     }
 
-    /// Queues one message made of `prefix` followed by `payload`; the payload is held by
+    /// Queues one message made of `prefix` followed by `payload`. The payload is held by
     /// reference until sent and encrypted straight from its memory, so one output chunk can
     /// go to many subscribers without a copy per subscriber.
     public func write(prefix: [UInt8], payload: SharedBytes) {

@@ -103,9 +103,9 @@ enum Socket {
         }
     }
 
-    /// Accepts one pending connection as a non-blocking, close-on-exec fd (accept(2), then
-    /// fcntl(2): Swift's Glibc module lacks accept4, and the loop thread spawns nothing in
-    /// between); nil when none is pending.
+    /// Accepts one pending connection as a non-blocking, close-on-exec fd, or returns nil when
+    /// none is pending. It calls accept(2) and then fcntl(2) because Swift's Glibc module
+    /// lacks accept4, and the loop thread spawns no process in between.
     static func accept(from listener: Int32) throws(SystemError) -> (fd: Int32, peer: Address)? {
         var peer = Address()
         peer.length = socklen_t(MemoryLayout<sockaddr_storage>.size)
