@@ -63,6 +63,47 @@ final class ConcurrencyTests: XCTestCase {
         }
     }
 
+    /// One shared chunk written by reference to many streams arrives intact on each, though
+    /// every copy is split across DATA frames at different offsets.
+    func testSharedPayloadFansOut() throws {
+        let chunk = (0..<100_000).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) }
+        let server = try TestServer(tls: fixtures.server) { server, _, _ in
+            let shared = SharedBytes(chunk)
+            server.registerServerStreaming("/interop.v1.Echo/Fanout") { _, _, writer in
+                for index in 0..<5 {
+                    var prefix = ProtobufWriter()
+                    prefix.writeInt32(Int32(index), field: 2)
+                    prefix.writeLengthDelimitedHeader(field: 3, length: shared.count)
+                    writer.write(prefix: prefix.bytes, payload: shared)
+                }
+                writer.finish(.ok)
+            }
+        }
+        defer { server.stop() }
+
+        let client = try GRPCClient(host: "127.0.0.1", port: server.port, tls: fixtures.client)
+        let connection = try client.openConnection()
+        defer { connection.close(reason: nil) }
+        var responses: [[EchoResponse]] = Array(repeating: [], count: 10)
+        var statuses: [Status] = []
+        for stream in 0..<10 {
+            connection.startCall(
+                method: "/interop.v1.Echo/Fanout", request: [], timeout: .seconds(30),
+                onMessage: { bytes in
+                    responses[stream].append((try? EchoResponse(serializedBytes: bytes)) ?? EchoResponse(index: -1))
+                    return true
+                },
+                onFinish: { statuses.append($0) })
+        }
+        XCTAssertTrue(try client.eventLoop.run(until: { statuses.count == 10 }, timeout: .seconds(30)))
+
+        XCTAssertEqual(statuses, Array(repeating: .ok, count: 10))
+        for (stream, messages) in responses.enumerated() {
+            XCTAssertEqual(messages.map(\.index), [0, 1, 2, 3, 4], "stream \(stream)")
+            XCTAssertTrue(messages.allSatisfy { $0.payload == chunk }, "stream \(stream) payload differs")
+        }
+    }
+
     /// A client that stops reading mid-stream, with flow-control windows smaller than the
     /// kernel's socket buffers: HTTP/2 flow control stops the server.
     func testStalledReaderWithSmallWindow() throws {
