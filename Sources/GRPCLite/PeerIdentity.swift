@@ -47,7 +47,7 @@ public struct PeerIdentity: Sendable, Equatable, CustomStringConvertible {
             // no_name = 1 gives the numeric form, which is what callers look up.
             let length = OBJ_obj2txt(&oidBuffer, Int32(oidBuffer.count), object, 1)
             guard length > 0, Int(length) < oidBuffer.count else { continue }
-            let oid = String(cString: oidBuffer)
+            let oid = String(decoding: oidBuffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
             let count = Int(ASN1_STRING_length(data))
             if let bytes = ASN1_STRING_get0_data(data) {
                 extensions[oid] = Array(UnsafeBufferPointer(start: bytes, count: count))

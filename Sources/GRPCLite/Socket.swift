@@ -25,7 +25,7 @@ enum Socket {
                     }
                 }
             }
-            return String(cString: buffer)
+            return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         }
 
         var port: UInt16 {
