@@ -35,7 +35,7 @@ public struct HealthCheckRequest: ProtobufMessage, Equatable, Sendable {
 
 /// The response of `Health/Check`: `message HealthCheckResponse { ServingStatus status = 1; }`.
 public struct HealthCheckResponse: ProtobufMessage, Equatable, Sendable {
-    /// The health of a service; numbers not listed here are kept as `.unrecognized`.
+    /// The health of a service. Numbers not listed here are kept as `.unrecognized`.
     public enum ServingStatus: ProtobufEnum, Sendable {
         case unknown
         case serving

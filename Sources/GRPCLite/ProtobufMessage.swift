@@ -1,13 +1,13 @@
 /// A protobuf message type written by hand against `ProtobufWriter` and `ProtobufReader`.
 ///
-/// Conforming types implement `merge(from:)` and `encode(to:)`; the other requirements have
-/// default implementations below. Encoding follows proto3: fields at their default value
+/// Conforming types implement `merge(from:)` and `encode(to:)`, and the extension below
+/// implements the other requirements. Encoding follows proto3: fields at their default value
 /// (zero, empty, unset message) are not written, and decoding skips unknown fields.
 public protocol ProtobufMessage {
     /// Creates the message with every field at its proto3 default.
     init()
 
-    /// Decodes a message from its wire-format bytes; throws `ProtobufError` on malformed input.
+    /// Decodes a message from its wire-format bytes, throwing `ProtobufError` on malformed input.
     init(serializedBytes: [UInt8]) throws
 
     /// Decodes a message from the fields left in the reader's current message.

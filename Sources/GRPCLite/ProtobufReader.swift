@@ -1,9 +1,9 @@
 /// A cursor over protobuf wire-format bytes that hand-written messages decode from.
 ///
-/// Every read checks bounds and wire types and throws `ProtobufError` on malformed input;
-/// no input can trap or loop forever, because each step consumes at least one byte and
+/// Every read checks bounds and wire types and throws `ProtobufError` on malformed input.
+/// No input can trap or loop forever, because each step consumes at least one byte and
 /// nesting is capped at `maxDepth`. Decoding a `bytes` field copies its content once into
-/// the returned array; nothing else allocates per field except strings and arrays.
+/// the returned array. Apart from strings and repeated fields, nothing else allocates per field.
 ///
 /// Usage inside `ProtobufMessage.merge(from:)`:
 ///
@@ -17,10 +17,10 @@
 public struct ProtobufReader {
     private let bytes: [UInt8]
     private var position: Int
-    /// The end of the message being read; nested messages and packed fields narrow it.
+    /// The end of the message being read, which nested messages and packed fields narrow.
     private var end: Int
     private var depth = 0
-    /// The nesting limit; a message nested deeper than this fails with `.nestingTooDeep`.
+    /// The nesting limit. A message nested deeper than this fails with `.nestingTooDeep`.
     public let maxDepth: Int
 
     /// The number of the field whose tag `nextField()` read last.
@@ -91,7 +91,7 @@ public struct ProtobufReader {
         case .lengthDelimited:
             try skip(try readLength())
         case .startGroup, .endGroup:
-            // nextField() never leaves a group wire type behind, it throws instead.
+            // Unreachable: nextField() throws on group wire types instead of returning them.
             throw error(.groupNotSupported, "field \(fieldNumber) uses a group wire type", at: tagOffset)
         }
     }
@@ -99,7 +99,7 @@ public struct ProtobufReader {
     // MARK: Varint scalars
 
     public mutating func readInt32() throws -> Int32 {
-        // int32 is written sign-extended to 64 bits; the low 32 bits are the value.
+        // Encoders sign-extend int32 to 64 bits, so the low 32 bits are the value.
         Int32(truncatingIfNeeded: try readVarintField("int32"))
     }
 
@@ -127,7 +127,7 @@ public struct ProtobufReader {
         try readVarintField("bool") != 0
     }
 
-    /// Reads an enum; a number without a case is kept by the enum's unrecognized case.
+    /// Reads an enum. A number without a case is kept by the enum's unrecognized case.
     public mutating func readEnum<E: ProtobufEnum>(_ type: E.Type = E.self) throws -> E {
         E(rawValue: Int32(truncatingIfNeeded: try readVarintField("enum")))
     }
@@ -166,7 +166,7 @@ public struct ProtobufReader {
 
     // MARK: Length-delimited values
 
-    /// Reads a `string` field; throws `.invalidUTF8` when its bytes are not valid UTF-8.
+    /// Reads a `string` field, throwing `.invalidUTF8` when its bytes are not valid UTF-8.
     public mutating func readString() throws -> String {
         try expect(.lengthDelimited, "string")
         let length = try readLength()
@@ -218,8 +218,8 @@ public struct ProtobufReader {
 
         try body(&self)
 
-        // A merge(from:) that stops before the end leaves the rest unread; skip it so the
-        // outer message resumes at its next tag.
+        // A merge(from:) that stops before the end leaves the rest unread, so skip it and
+        // let the outer message resume at its next tag.
         position = end
         depth -= 1
         end = outerEnd
@@ -363,20 +363,21 @@ public struct ProtobufReader {
 
     /// Reads one entry of a `map<string, string>` field and stores it, replacing an earlier key.
     public mutating func readMapEntry(into map: inout [String: String]) throws {
-        try readMapEntry(into: &map, defaultKey: "", defaultValue: "") { try $0.readString() } readValue: {
-            try $0.readString()
-        }
+        try readMapEntry(
+            into: &map, defaultKey: "", defaultValue: "",
+            readKey: { try $0.readString() }, readValue: { try $0.readString() })
     }
 
     /// Reads one entry of a `map<string, int32>` field and stores it, replacing an earlier key.
     public mutating func readMapEntry(into map: inout [String: Int32]) throws {
-        try readMapEntry(into: &map, defaultKey: "", defaultValue: 0) { try $0.readString() } readValue: {
-            try $0.readInt32()
-        }
+        try readMapEntry(
+            into: &map, defaultKey: "", defaultValue: 0,
+            readKey: { try $0.readString() }, readValue: { try $0.readInt32() })
     }
 
-    /// Reads one map entry message (key = field 1, value = field 2); a missing key or value
-    /// takes its default, as the map encoding specifies.
+    /// Reads one map entry message (key = field 1, value = field 2) and stores it.
+    ///
+    /// A missing key or value takes its default, as the protobuf map encoding specifies.
     public mutating func readMapEntry<Key: Hashable, Value>(
         into map: inout [Key: Value], defaultKey: Key, defaultValue: Value,
         readKey: (inout ProtobufReader) throws -> Key, readValue: (inout ProtobufReader) throws -> Value

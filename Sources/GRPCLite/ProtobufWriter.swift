@@ -46,7 +46,7 @@ public struct ProtobufWriter {
 
     /// Returns the number of bytes `writeVarint(value)` appends.
     public static func varintSize(_ value: UInt64) -> Int {
-        // Each byte carries 7 bits; zero still takes one byte.
+        // Each byte carries 7 bits, and zero still takes one byte.
         let significantBits = 64 - value.leadingZeroBitCount
         return max(1, (significantBits + 6) / 7)
     }
@@ -65,7 +65,7 @@ public struct ProtobufWriter {
 
     // MARK: Singular scalars (skipped at their default)
 
-    /// Writes an `int32`; negative values take ten bytes because they are sign-extended to 64 bits.
+    /// Writes an `int32`. Negative values take ten bytes because they are sign-extended to 64 bits.
     public mutating func writeInt32(_ value: Int32, field: Int) {
         writeInt64(Int64(value), field: field)
     }
@@ -113,7 +113,7 @@ public struct ProtobufWriter {
         writeFixed32(UInt32(bitPattern: value), field: field)
     }
 
-    /// Writes a `float`; -0.0 and NaN are written because only the all-zero bit pattern is the default.
+    /// Writes a `float`, including -0.0 and NaN, because only the all-zero bit pattern is the default.
     public mutating func writeFloat(_ value: Float, field: Int) {
         writeFixed32(value.bitPattern, field: field)
     }
@@ -128,7 +128,7 @@ public struct ProtobufWriter {
         writeFixed64(UInt64(bitPattern: value), field: field)
     }
 
-    /// Writes a `double`; -0.0 and NaN are written because only the all-zero bit pattern is the default.
+    /// Writes a `double`, including -0.0 and NaN, because only the all-zero bit pattern is the default.
     public mutating func writeDouble(_ value: Double, field: Int) {
         writeFixed64(value.bitPattern, field: field)
     }
@@ -161,8 +161,8 @@ public struct ProtobufWriter {
 
     /// Writes a LEN field whose content `body` appends, then patches in the content's length.
     ///
-    /// One byte is reserved for the length, which fits any content under 128 bytes; longer
-    /// content is shifted right to make room, which costs a move of the content only then.
+    /// One byte is reserved for the length, which fits any content under 128 bytes. Longer
+    /// content is shifted right to make room, so only then does it cost a move of the content.
     private mutating func writeNested(field: Int, _ body: (inout ProtobufWriter) -> Void) {
         writeTag(field: field, wireType: .lengthDelimited)
         let lengthIndex = bytes.count
@@ -314,8 +314,8 @@ public struct ProtobufWriter {
 
     /// Writes a `map<string, string>` as one entry message per key (key = 1, value = 2).
     ///
-    /// Keys go out in sorted order so equal maps encode to equal bytes; protobuf does not
-    /// require any order.
+    /// Keys go out in sorted order so that equal maps encode to equal bytes, although
+    /// protobuf does not require any order.
     public mutating func writeMap(_ map: [String: String], field: Int) {
         for key in map.keys.sorted() {
             writeNested(field: field) { writer in

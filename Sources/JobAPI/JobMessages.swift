@@ -96,7 +96,7 @@ public struct Jobworker_V1_QueryResponse: ProtobufMessage, Equatable, Sendable {
     }
 }
 
-/// `jobworker.v1.ListRequest`: no fields; the caller's identity decides which jobs are listed.
+/// `jobworker.v1.ListRequest`, which has no fields because the caller's identity selects the jobs.
 public struct Jobworker_V1_ListRequest: ProtobufMessage, Equatable, Sendable {
     public init() {}
 

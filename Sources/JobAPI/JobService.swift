@@ -7,15 +7,15 @@ public enum JobService {
     /// The fully qualified service name.
     public static let name = "jobworker.v1.JobService"
 
-    /// Unary: `Jobworker_V1_StartRequest` -> `Jobworker_V1_StartResponse`; writer or admin role.
+    /// Unary: `Jobworker_V1_StartRequest` -> `Jobworker_V1_StartResponse`, for the writer or admin role.
     public static let start = "/jobworker.v1.JobService/Start"
-    /// Unary: `Jobworker_V1_StopRequest` -> `Jobworker_V1_StopResponse`; writer or admin role.
+    /// Unary: `Jobworker_V1_StopRequest` -> `Jobworker_V1_StopResponse`, for the writer or admin role.
     public static let stop = "/jobworker.v1.JobService/Stop"
-    /// Unary: `Jobworker_V1_QueryRequest` -> `Jobworker_V1_QueryResponse`; any role.
+    /// Unary: `Jobworker_V1_QueryRequest` -> `Jobworker_V1_QueryResponse`, for any role.
     public static let query = "/jobworker.v1.JobService/Query"
-    /// Unary: `Jobworker_V1_ListRequest` -> `Jobworker_V1_ListResponse`; any role.
+    /// Unary: `Jobworker_V1_ListRequest` -> `Jobworker_V1_ListResponse`, for any role.
     public static let list = "/jobworker.v1.JobService/List"
-    /// Server streaming: `Jobworker_V1_StreamRequest` -> a stream of `Jobworker_V1_StreamResponse`; any role.
+    /// Server streaming: `Jobworker_V1_StreamRequest` -> `Jobworker_V1_StreamResponse`s, for any role.
     public static let stream = "/jobworker.v1.JobService/Stream"
 
     /// Every method path, in the order the service declares them.

@@ -4,7 +4,7 @@ import GRPCLite
 public struct Jobworker_V1_JobStatus: ProtobufMessage, Equatable, Sendable {
     public var jobID = ""
     public var state = Jobworker_V1_JobState.unspecified
-    /// The leader's exit status when it exited on its own; 0 otherwise.
+    /// The leader's exit status when it exited on its own, else 0.
     public var exitCode: Int32 = 0
     /// The signal number that killed the leader, 0 if none.
     public var signal: Int32 = 0
@@ -16,7 +16,7 @@ public struct Jobworker_V1_JobStatus: ProtobufMessage, Equatable, Sendable {
     public var args: [String] = []
     /// Unix time in nanoseconds.
     public var startedAt: Int64 = 0
-    /// Unix time in nanoseconds; 0 while the job runs.
+    /// Unix time in nanoseconds, or 0 while the job runs.
     public var endedAt: Int64 = 0
     public var resources: Jobworker_V1_ResourceConfig?
     public var usage: Jobworker_V1_ResourceUsage?

@@ -6,9 +6,9 @@ public struct Jobworker_V1_StartRequest: ProtobufMessage, Equatable, Sendable {
     public var name = ""
     public var args: [String] = []
     public var resources: Jobworker_V1_ResourceConfig?
-    /// The job's working directory; empty means the server's default.
+    /// The job's working directory, or empty for the server's default.
     public var workingDirectory = ""
-    /// The job's environment; empty means the server's default environment.
+    /// The job's environment, or empty for the server's default environment.
     public var env: [String: String] = [:]
 
     public init() {}
