@@ -169,6 +169,14 @@ final class TLSSession {
         return PeerIdentity(certificate: certificate)
     }
 
+    /// The identity in the certificate the peer presented, verified or not; for logging
+    /// refused connections.
+    var presentedIdentity: PeerIdentity? {
+        guard let certificate = SSL_get1_peer_certificate(ssl) else { return nil }
+        defer { X509_free(certificate) }
+        return PeerIdentity(certificate: certificate)
+    }
+
     /// The X.509 verification result as text, or nil when the peer's chain verified
     /// (SSL_get_verify_result(3)).
     var verificationFailure: String? {
