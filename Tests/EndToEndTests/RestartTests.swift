@@ -76,7 +76,7 @@ final class RestartTests: EndToEndTestCase {
     }
 
     /// Returns field 22 of /proc/PID/stat (start time in clock ticks), or nil when no such process runs.
-    /// Together with the pid it tells the same process from a later one that reuses the pid.
+    /// Together with the pid it distinguishes the process from a later one that reuses the pid.
     static func processStartTime(_ pid: Int32) -> UInt64? {
         guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
             let close = stat.lastIndex(of: ")")

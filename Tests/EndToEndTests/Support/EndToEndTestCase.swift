@@ -41,8 +41,8 @@ class EndToEndTestCase: XCTestCase {
         super.tearDown()
     }
 
-    /// Skips outside CI when this process is not root or the cgroup hierarchy is not writable; in CI the
-    /// test runs and fails on its own if either is missing. Missing binaries always fail.
+    /// Skips outside CI when this process is not root or the cgroup hierarchy is not writable. In CI the
+    /// test runs, and fails if either is missing. Missing binaries always fail.
     static func checkRequirements() throws {
         for binary in [Binaries.jobd, Binaries.jobctl] where access(binary, X_OK) != 0 {
             XCTFail("\(binary) is missing: run `swift build --build-tests` (make test does) before the tests")
