@@ -43,6 +43,8 @@ public final class Job {
     private var pipes: [OutputPipe] = []
     private var leaderEnded = false
     private var isFinishing = false
+    /// Set once the cgroup is gone: only log writes can still hold the job back.
+    private var isAwaitingWrites = false
     private var stopRequested = false
     private var stopCompletions: [(JobStatus) -> Void] = []
     private var graceTimer: TimerID?
@@ -246,7 +248,11 @@ public final class Job {
                 }
             }
         }
-        finishIfDone()
+        if isAwaitingWrites {
+            finishAfterWrites()
+        } else {
+            finishIfDone()
+        }
     }
 
     // MARK: - Finishing
@@ -304,6 +310,7 @@ public final class Job {
     }
 
     private func finishAfterWrites() {
+        isAwaitingWrites = true
         guard let output, output.isIdle else { return }  // outputProgressed calls back
         finish(output)
     }

@@ -86,8 +86,8 @@ final class SpawnerTests: XCTestCase {
         _ command: String, _ arguments: [String], environment: [String] = ["PATH=/usr/bin:/bin"],
         workingDirectory: String? = nil
     ) throws -> (String, Int32) {
-        let output = try Syscall.pipe(nonBlocking: false)
-        let outputPipe = [output.read, output.write]
+        let pipe = try Syscall.pipe(nonBlocking: false)
+        let outputPipe = [pipe.read, pipe.write]
         let devNull = open("/dev/null", O_RDWR | O_CLOEXEC)
         defer { close(devNull) }
 
