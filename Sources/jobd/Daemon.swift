@@ -107,10 +107,7 @@ final class Daemon {
         for problem in try manager.recover() {
             logger.warning("recovery problem", ["detail": problem])
         }
-        let jobs = manager.allJobs.map(\.status)
-        logger.info(
-            "state recovered",
-            ["jobs": jobs.count, "stopped_at_recovery": jobs.filter { $0.state == .stopped }.count])
+        logger.info("state recovered", ["jobs": manager.allJobs.count, "state_dir": configuration.stateDirectory])
     }
 
     private func handle(signal: Int32) {

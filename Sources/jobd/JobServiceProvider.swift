@@ -30,26 +30,26 @@ final class JobServiceProvider {
     /// Registers the five methods on `server`; the server itself serves the health check.
     func register(on server: GRPCServer) {
         server.registerUnary(JobService.start) { [unowned self] context, bytes, responder in
-            respond(responder) { try self.start(context, bytes) }
+            respond(context, responder) { try self.start(context, bytes) }
         }
         server.registerUnary(JobService.query) { [unowned self] context, bytes, responder in
-            respond(responder) { try self.query(context, bytes) }
+            respond(context, responder) { try self.query(context, bytes) }
         }
         server.registerUnary(JobService.list) { [unowned self] context, bytes, responder in
-            respond(responder) { try self.list(context, bytes) }
+            respond(context, responder) { try self.list(context, bytes) }
         }
         server.registerUnary(JobService.stop) { [unowned self] context, bytes, responder in
             do {
                 try self.stop(context, bytes, responder)
             } catch {
-                responder.fail(StatusMapping.status(for: error))
+                responder.fail(failureStatus(error, context))
             }
         }
         server.registerServerStreaming(JobService.stream) { [unowned self] context, bytes, writer in
             do {
                 try self.stream(context, bytes, writer)
             } catch {
-                writer.finish(StatusMapping.status(for: error))
+                writer.finish(failureStatus(error, context))
             }
         }
     }
@@ -178,12 +178,22 @@ final class JobServiceProvider {
         return job
     }
 
-    private func respond(_ responder: UnaryResponder, _ body: () throws -> [UInt8]) {
+    private func respond(_ context: ServerCallContext, _ responder: UnaryResponder, _ body: () throws -> [UInt8]) {
         do {
             responder.succeed(try body())
         } catch {
-            responder.fail(StatusMapping.status(for: error))
+            responder.fail(failureStatus(error, context))
         }
+    }
+
+    /// Maps a method's error to its status and logs the failed call; internal errors log at error level.
+    private func failureStatus(_ error: Error, _ context: ServerCallContext) -> Status {
+        let status = StatusMapping.status(for: error)
+        let level: LogLevel = status.code == .internal || status.code == .dataLoss ? .error : .info
+        logger.log(
+            level, "call failed",
+            ["method": context.method, "peer": context.peer.description, "code": status.code, "message": status.message])
+        return status
     }
 
     private func describe(_ resources: Jobworker_V1_ResourceConfig) -> String? {
