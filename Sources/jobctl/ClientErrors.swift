@@ -39,11 +39,11 @@ enum ClientErrors {
         case .unavailable, .unauthenticated
         where lowered.contains("certificate") || lowered.contains("tls") || lowered.contains("handshake")
             || lowered.contains("alert"):
+            // The transport's message already names the failing side and the fix; add the files in use.
             return Failure(
                 exitCode: .certificate,
-                message: "the TLS handshake with jobd at \(server) failed: \(message): check that \"\(settings.caFile)\" "
-                    + "is the CA that signed jobd's certificate and that \"\(settings.certificateFile)\" was issued "
-                    + "by the CA jobd trusts")
+                message: "certificate rejected: \(message) (CA \"\(settings.caFile)\", client certificate "
+                    + "\"\(settings.certificateFile)\")")
         case .unavailable:
             return Failure(exitCode: .unreachable, message: "jobd at \(server) is unavailable: \(message)")
         case .unauthenticated:
