@@ -163,6 +163,19 @@ final class JobLifecycleTests: EndToEndTestCase {
         XCTAssertEqual(jobs?.count, 0, result.stdoutText)
     }
 
+    func testDefaultCertificatesComeFromHome() throws {
+        let jobd = try startJobd()
+        let home = scratch + "/home"
+        try FileManager.default.createDirectory(atPath: home + "/.jobworker", withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: home + "/.jobworker/certs", withDestinationPath: pki.directory)
+
+        let environment = Binaries.childEnvironment(["HOME": home, "JOBCTL_SERVER": jobd.address])
+        let result = try Command.run(Binaries.jobctl, ["start", "true"], environment: environment)
+        XCTAssertEqual(result.status, 0, result.stderrText)
+        let jobID = result.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
+        XCTAssertEqual(try queryJSON(jobID, on: jobd)["owner"] as? String, "admin")
+    }
+
     /// Polls `path` until it contains `text`.
     func waitForFile(_ path: String, toContain text: String, timeout: Int32 = 15_000) throws {
         let deadline = MonotonicDeadline(milliseconds: timeout)

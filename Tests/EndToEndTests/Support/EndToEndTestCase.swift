@@ -37,6 +37,7 @@ class EndToEndTestCase: XCTestCase {
             }
         }
         daemons.removeAll()
+        CgroupCleanup.removeSubtree(named: cgroupSubtree)
         TemporaryDirectory.remove(scratch)
         super.tearDown()
     }
