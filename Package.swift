@@ -36,8 +36,8 @@ let package = Package(
         .testTarget(name: "ReactorTests", dependencies: ["Reactor", "CSystem", "CTestSignalMask"]),
         .testTarget(name: "CgroupsTests", dependencies: ["Cgroups", "CSystem"]),
         .testTarget(name: "JobsTests", dependencies: ["Jobs", "Reactor", "Cgroups"]),
-        .testTarget(name: "GRPCLiteTests", dependencies: ["GRPCLite", "Reactor", "COpenSSL"]),
-        .testTarget(name: "JobAPITests", dependencies: ["JobAPI", "GRPCLite"]),
+        .testTarget(name: "GRPCLiteTests", dependencies: ["GRPCLite", "Reactor", "COpenSSL"], exclude: ["Fixtures"]),
+        .testTarget(name: "JobAPITests", dependencies: ["JobAPI", "GRPCLite"], exclude: ["Fixtures"]),
         .testTarget(name: "EndToEndTests", dependencies: ["JobAPI", "GRPCLite", "Reactor", "CSystem"]),
     ],
     swiftLanguageModes: [.v6]

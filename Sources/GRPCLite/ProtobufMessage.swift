@@ -83,6 +83,7 @@ public enum ProtobufLimits {
     public static let maxFieldNumber = 536_870_911
     /// The longest varint, in bytes: ten 7-bit groups hold 64 bits.
     public static let maxVarintBytes = 10
-    /// The default nesting limit for `ProtobufReader`, the same as protobuf C++ and Python use.
+    /// The default nesting limit for `ProtobufReader`. Python protobuf 7 (upb) has the same limit:
+    /// 100 levels of nested messages decode and 101 fail.
     public static let defaultMaxDepth = 100
 }

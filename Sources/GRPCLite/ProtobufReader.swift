@@ -5,6 +5,9 @@
 /// nesting is capped at `maxDepth`. Decoding a `bytes` field copies its content once into
 /// the returned array. Apart from strings and repeated fields, nothing else allocates per field.
 ///
+/// NOTE: after a read throws, the reader is left inside whatever message failed, so callers
+/// must discard it rather than keep reading.
+///
 /// Usage inside `ProtobufMessage.merge(from:)`:
 ///
 ///     while let field = try reader.nextField() {
@@ -98,31 +101,38 @@ public struct ProtobufReader {
 
     // MARK: Varint scalars
 
+    /// Reads an `int32`, keeping the low 32 bits of the varint as Python protobuf (upb) does.
     public mutating func readInt32() throws -> Int32 {
         // Encoders sign-extend int32 to 64 bits, so the low 32 bits are the value.
         Int32(truncatingIfNeeded: try readVarintField("int32"))
     }
 
+    /// Reads an `int64` from a varint of its two's-complement bits.
     public mutating func readInt64() throws -> Int64 {
         Int64(bitPattern: try readVarintField("int64"))
     }
 
+    /// Reads a `uint32`, keeping the low 32 bits of the varint as Python protobuf (upb) does.
     public mutating func readUInt32() throws -> UInt32 {
         UInt32(truncatingIfNeeded: try readVarintField("uint32"))
     }
 
+    /// Reads a `uint64` varint.
     public mutating func readUInt64() throws -> UInt64 {
         try readVarintField("uint64")
     }
 
+    /// Reads a zigzag-encoded `sint32`.
     public mutating func readSInt32() throws -> Int32 {
         ProtobufZigZag.decode32(UInt32(truncatingIfNeeded: try readVarintField("sint32")))
     }
 
+    /// Reads a zigzag-encoded `sint64`.
     public mutating func readSInt64() throws -> Int64 {
         ProtobufZigZag.decode64(try readVarintField("sint64"))
     }
 
+    /// Reads a `bool`, where any non-zero varint is true.
     public mutating func readBool() throws -> Bool {
         try readVarintField("bool") != 0
     }
@@ -134,31 +144,37 @@ public struct ProtobufReader {
 
     // MARK: Fixed-width scalars
 
+    /// Reads a `fixed32` from four little-endian bytes.
     public mutating func readFixed32() throws -> UInt32 {
         try expect(.fixed32, "fixed32")
         return try readLittleEndian32()
     }
 
+    /// Reads an `sfixed32` from four little-endian bytes.
     public mutating func readSFixed32() throws -> Int32 {
         try expect(.fixed32, "sfixed32")
         return Int32(bitPattern: try readLittleEndian32())
     }
 
+    /// Reads a `float` from four little-endian bytes.
     public mutating func readFloat() throws -> Float {
         try expect(.fixed32, "float")
         return Float(bitPattern: try readLittleEndian32())
     }
 
+    /// Reads a `fixed64` from eight little-endian bytes.
     public mutating func readFixed64() throws -> UInt64 {
         try expect(.fixed64, "fixed64")
         return try readLittleEndian64()
     }
 
+    /// Reads an `sfixed64` from eight little-endian bytes.
     public mutating func readSFixed64() throws -> Int64 {
         try expect(.fixed64, "sfixed64")
         return Int64(bitPattern: try readLittleEndian64())
     }
 
+    /// Reads a `double` from eight little-endian bytes.
     public mutating func readDouble() throws -> Double {
         try expect(.fixed64, "double")
         return Double(bitPattern: try readLittleEndian64())
@@ -234,54 +250,67 @@ public struct ProtobufReader {
         try readRepeatedVarints(into: &values, "int32") { Int32(truncatingIfNeeded: $0) }
     }
 
+    /// Appends `int64` values from a VARINT element or a packed run.
     public mutating func readRepeatedInt64(into values: inout [Int64]) throws {
         try readRepeatedVarints(into: &values, "int64") { Int64(bitPattern: $0) }
     }
 
+    /// Appends `uint32` values from a VARINT element or a packed run.
     public mutating func readRepeatedUInt32(into values: inout [UInt32]) throws {
         try readRepeatedVarints(into: &values, "uint32") { UInt32(truncatingIfNeeded: $0) }
     }
 
+    /// Appends `uint64` values from a VARINT element or a packed run.
     public mutating func readRepeatedUInt64(into values: inout [UInt64]) throws {
         try readRepeatedVarints(into: &values, "uint64") { $0 }
     }
 
+    /// Appends zigzag `sint32` values from a VARINT element or a packed run.
     public mutating func readRepeatedSInt32(into values: inout [Int32]) throws {
         try readRepeatedVarints(into: &values, "sint32") { ProtobufZigZag.decode32(UInt32(truncatingIfNeeded: $0)) }
     }
 
+    /// Appends zigzag `sint64` values from a VARINT element or a packed run.
     public mutating func readRepeatedSInt64(into values: inout [Int64]) throws {
         try readRepeatedVarints(into: &values, "sint64") { ProtobufZigZag.decode64($0) }
     }
 
+    /// Appends `bool` values from a VARINT element or a packed run.
     public mutating func readRepeatedBool(into values: inout [Bool]) throws {
         try readRepeatedVarints(into: &values, "bool") { $0 != 0 }
     }
 
+    /// Appends enum values from a VARINT element or a packed run, unknown numbers included.
     public mutating func readRepeatedEnum<E: ProtobufEnum>(into values: inout [E]) throws {
         try readRepeatedVarints(into: &values, "enum") { E(rawValue: Int32(truncatingIfNeeded: $0)) }
     }
 
+    /// Appends `fixed32` values from an I32 element or a packed run.
     public mutating func readRepeatedFixed32(into values: inout [UInt32]) throws {
         try readRepeatedFixed32Bits(into: &values, "fixed32") { $0 }
     }
 
+    /// Appends `sfixed32` values from an I32 element or a packed run.
     public mutating func readRepeatedSFixed32(into values: inout [Int32]) throws {
         try readRepeatedFixed32Bits(into: &values, "sfixed32") { Int32(bitPattern: $0) }
     }
 
+    /// Appends `float` values from an I32 element or a packed run.
     public mutating func readRepeatedFloat(into values: inout [Float]) throws {
         try readRepeatedFixed32Bits(into: &values, "float") { Float(bitPattern: $0) }
     }
 
+    /// Appends `fixed64` values from an I64 element or a packed run.
     public mutating func readRepeatedFixed64(into values: inout [UInt64]) throws {
         try readRepeatedFixed64Bits(into: &values, "fixed64") { $0 }
     }
 
+    /// Appends `sfixed64` values from an I64 element or a packed run.
     public mutating func readRepeatedSFixed64(into values: inout [Int64]) throws {
         try readRepeatedFixed64Bits(into: &values, "sfixed64") { Int64(bitPattern: $0) }
     }
 
+    /// Appends `double` values from an I64 element or a packed run.
     public mutating func readRepeatedDouble(into values: inout [Double]) throws {
         try readRepeatedFixed64Bits(into: &values, "double") { Double(bitPattern: $0) }
     }
@@ -296,6 +325,7 @@ public struct ProtobufReader {
         let length = try readLength()
         let outerEnd = end
         end = position + length
+        values.reserveCapacity(values.count + countVarintEnds())
         // A varint cut off by the packed run's end is reported as truncated by readVarint.
         while position < end {
             values.append(convert(try readVarint()))
@@ -351,10 +381,12 @@ public struct ProtobufReader {
         values.append(try readString())
     }
 
+    /// Appends one element of a `repeated bytes` field.
     public mutating func readRepeatedBytes(into values: inout [[UInt8]]) throws {
         values.append(try readBytes())
     }
 
+    /// Appends one element of a repeated message field.
     public mutating func readRepeatedMessage<M: ProtobufMessage>(into values: inout [M]) throws {
         values.append(try readMessage(M.self))
     }
@@ -405,24 +437,55 @@ public struct ProtobufReader {
 
     /// Reads a base-128 varint of at most 10 bytes within the current message.
     private mutating func readVarint() throws -> UInt64 {
-        let start = position
-        var result: UInt64 = 0
-        var shift: UInt64 = 0
-        while position < end {
-            let byte = bytes[position]
+        // Most tags and small values are one byte.
+        if position < end, bytes[position] < 0x80 {
             position += 1
-            // Bits past 64 in the 10th byte are dropped, as protobuf C++ and Python do.
-            result |= UInt64(byte & 0x7F) << shift
-            if byte < 0x80 {
-                return result
+            return UInt64(bytes[position - 1])
+        }
+
+        let start = position
+        let limit = min(end, start + ProtobufLimits.maxVarintBytes)
+        // The loop works on locals through a buffer pointer so that it touches `self` once.
+        let (value, next) = bytes.withUnsafeBufferPointer { buffer -> (UInt64, Int) in
+            var result: UInt64 = 0
+            var shift: UInt64 = 0
+            var index = start
+            while index < limit {
+                let byte = buffer[index]
+                index += 1
+                // Bits past 64 in the 10th byte are dropped rather than rejected, as Python's
+                // protobuf (upb) does.
+                result |= UInt64(byte & 0x7F) << shift
+                if byte < 0x80 {
+                    return (result, index)
+                }
+                shift += 7
             }
-            shift += 7
-            if shift == 7 * UInt64(ProtobufLimits.maxVarintBytes) {
-                throw error(.varintTooLong, "varint is longer than \(ProtobufLimits.maxVarintBytes) bytes", at: start)
-            }
+            return (0, -1)
+        }
+        if next >= 0 {
+            position = next
+            return value
+        }
+
+        if limit - start == ProtobufLimits.maxVarintBytes {
+            throw error(.varintTooLong, "varint is longer than \(ProtobufLimits.maxVarintBytes) bytes", at: start)
         }
         throw error(
-            .truncatedVarint, "truncated varint: the message ends after \(position - start) byte(s) of it", at: start)
+            .truncatedVarint, "truncated varint: the message ends after \(end - start) byte(s) of it", at: start)
+    }
+
+    /// Returns the number of bytes without the continuation bit from here to the end, which
+    /// is the number of varints in a well-formed packed run.
+    private func countVarintEnds() -> Int {
+        let range = position..<end
+        return bytes.withUnsafeBufferPointer { buffer in
+            var count = 0
+            for index in range where buffer[index] < 0x80 {
+                count += 1
+            }
+            return count
+        }
     }
 
     /// Reads a LEN prefix and checks that its content lies within the current message.

@@ -70,14 +70,17 @@ public struct ProtobufWriter {
         writeInt64(Int64(value), field: field)
     }
 
+    /// Writes an `int64` as a varint of its two's-complement bits, ten bytes when negative.
     public mutating func writeInt64(_ value: Int64, field: Int) {
         writeUInt64(UInt64(bitPattern: value), field: field)
     }
 
+    /// Writes a `uint32` as a varint.
     public mutating func writeUInt32(_ value: UInt32, field: Int) {
         writeUInt64(UInt64(value), field: field)
     }
 
+    /// Writes a `uint64` as a varint. The other varint writers call this one.
     public mutating func writeUInt64(_ value: UInt64, field: Int) {
         guard value != 0 else { return }
         writeTag(field: field, wireType: .varint)
@@ -94,6 +97,7 @@ public struct ProtobufWriter {
         writeUInt64(ProtobufZigZag.encode64(value), field: field)
     }
 
+    /// Writes a `bool` as the varint 1, and nothing for false.
     public mutating func writeBool(_ value: Bool, field: Int) {
         writeUInt64(value ? 1 : 0, field: field)
     }
@@ -103,12 +107,14 @@ public struct ProtobufWriter {
         writeInt32(value.rawValue, field: field)
     }
 
+    /// Writes a `fixed32` as four little-endian bytes.
     public mutating func writeFixed32(_ value: UInt32, field: Int) {
         guard value != 0 else { return }
         writeTag(field: field, wireType: .fixed32)
         writeLittleEndian32(value)
     }
 
+    /// Writes an `sfixed32` as four little-endian bytes of its two's-complement bits.
     public mutating func writeSFixed32(_ value: Int32, field: Int) {
         writeFixed32(UInt32(bitPattern: value), field: field)
     }
@@ -118,12 +124,14 @@ public struct ProtobufWriter {
         writeFixed32(value.bitPattern, field: field)
     }
 
+    /// Writes a `fixed64` as eight little-endian bytes.
     public mutating func writeFixed64(_ value: UInt64, field: Int) {
         guard value != 0 else { return }
         writeTag(field: field, wireType: .fixed64)
         writeLittleEndian64(value)
     }
 
+    /// Writes an `sfixed64` as eight little-endian bytes of its two's-complement bits.
     public mutating func writeSFixed64(_ value: Int64, field: Int) {
         writeFixed64(UInt64(bitPattern: value), field: field)
     }
@@ -133,11 +141,13 @@ public struct ProtobufWriter {
         writeFixed64(value.bitPattern, field: field)
     }
 
+    /// Writes a `string` as its UTF-8 bytes with a length prefix.
     public mutating func writeString(_ value: String, field: Int) {
         guard !value.isEmpty else { return }
         writeStringAlways(value, field: field)
     }
 
+    /// Writes a `bytes` field with a length prefix, copying `value` into the buffer.
     public mutating func writeBytes(_ value: [UInt8], field: Int) {
         guard !value.isEmpty else { return }
         writeLengthDelimitedHeader(field: field, length: value.count)
@@ -187,54 +197,67 @@ public struct ProtobufWriter {
         writeRepeatedVarints(values, field: field, packed: packed) { UInt64(bitPattern: Int64($0)) }
     }
 
+    /// Writes repeated `int64` values, packed unless `packed` is false.
     public mutating func writeRepeatedInt64(_ values: [Int64], field: Int, packed: Bool = true) {
         writeRepeatedVarints(values, field: field, packed: packed) { UInt64(bitPattern: $0) }
     }
 
+    /// Writes repeated `uint32` values, packed unless `packed` is false.
     public mutating func writeRepeatedUInt32(_ values: [UInt32], field: Int, packed: Bool = true) {
         writeRepeatedVarints(values, field: field, packed: packed) { UInt64($0) }
     }
 
+    /// Writes repeated `uint64` values, packed unless `packed` is false.
     public mutating func writeRepeatedUInt64(_ values: [UInt64], field: Int, packed: Bool = true) {
         writeRepeatedVarints(values, field: field, packed: packed) { $0 }
     }
 
+    /// Writes repeated zigzag `sint32` values, packed unless `packed` is false.
     public mutating func writeRepeatedSInt32(_ values: [Int32], field: Int, packed: Bool = true) {
         writeRepeatedVarints(values, field: field, packed: packed) { UInt64(ProtobufZigZag.encode32($0)) }
     }
 
+    /// Writes repeated zigzag `sint64` values, packed unless `packed` is false.
     public mutating func writeRepeatedSInt64(_ values: [Int64], field: Int, packed: Bool = true) {
         writeRepeatedVarints(values, field: field, packed: packed) { ProtobufZigZag.encode64($0) }
     }
 
+    /// Writes repeated `bool` values, packed unless `packed` is false.
     public mutating func writeRepeatedBool(_ values: [Bool], field: Int, packed: Bool = true) {
         writeRepeatedVarints(values, field: field, packed: packed) { $0 ? 1 : 0 }
     }
 
+    /// Writes repeated enum numbers, packed unless `packed` is false.
     public mutating func writeRepeatedEnum<E: ProtobufEnum>(_ values: [E], field: Int, packed: Bool = true) {
         writeRepeatedVarints(values, field: field, packed: packed) { UInt64(bitPattern: Int64($0.rawValue)) }
     }
 
+    /// Writes repeated `fixed32` values, packed unless `packed` is false.
     public mutating func writeRepeatedFixed32(_ values: [UInt32], field: Int, packed: Bool = true) {
         writeRepeatedFixed32Bits(values, field: field, packed: packed) { $0 }
     }
 
+    /// Writes repeated `sfixed32` values, packed unless `packed` is false.
     public mutating func writeRepeatedSFixed32(_ values: [Int32], field: Int, packed: Bool = true) {
         writeRepeatedFixed32Bits(values, field: field, packed: packed) { UInt32(bitPattern: $0) }
     }
 
+    /// Writes repeated `float` values, packed unless `packed` is false.
     public mutating func writeRepeatedFloat(_ values: [Float], field: Int, packed: Bool = true) {
         writeRepeatedFixed32Bits(values, field: field, packed: packed) { $0.bitPattern }
     }
 
+    /// Writes repeated `fixed64` values, packed unless `packed` is false.
     public mutating func writeRepeatedFixed64(_ values: [UInt64], field: Int, packed: Bool = true) {
         writeRepeatedFixed64Bits(values, field: field, packed: packed) { $0 }
     }
 
+    /// Writes repeated `sfixed64` values, packed unless `packed` is false.
     public mutating func writeRepeatedSFixed64(_ values: [Int64], field: Int, packed: Bool = true) {
         writeRepeatedFixed64Bits(values, field: field, packed: packed) { UInt64(bitPattern: $0) }
     }
 
+    /// Writes repeated `double` values, packed unless `packed` is false.
     public mutating func writeRepeatedDouble(_ values: [Double], field: Int, packed: Bool = true) {
         writeRepeatedFixed64Bits(values, field: field, packed: packed) { $0.bitPattern }
     }
@@ -246,6 +269,7 @@ public struct ProtobufWriter {
         }
     }
 
+    /// Writes one LEN field per element, empty elements included.
     public mutating func writeRepeatedBytes(_ values: [[UInt8]], field: Int) {
         for value in values {
             writeLengthDelimitedHeader(field: field, length: value.count)
@@ -253,6 +277,7 @@ public struct ProtobufWriter {
         }
     }
 
+    /// Writes one LEN field per message, messages with only default fields included.
     public mutating func writeRepeatedMessage<M: ProtobufMessage>(_ values: [M], field: Int) {
         for value in values {
             writeNested(field: field) { writer in value.encode(to: &writer) }
@@ -338,18 +363,22 @@ public struct ProtobufWriter {
 
 /// Zigzag mapping of signed integers for `sint32` / `sint64` (0, -1, 1, -2 ... -> 0, 1, 2, 3 ...).
 public enum ProtobufZigZag {
+    /// Maps an `sint32` value to the unsigned number that goes on the wire.
     public static func encode32(_ value: Int32) -> UInt32 {
         UInt32(bitPattern: (value << 1) ^ (value >> 31))
     }
 
+    /// Maps an `sint64` value to the unsigned number that goes on the wire.
     public static func encode64(_ value: Int64) -> UInt64 {
         UInt64(bitPattern: (value << 1) ^ (value >> 63))
     }
 
+    /// Maps a wire number back to the `sint32` value it encodes.
     public static func decode32(_ value: UInt32) -> Int32 {
         Int32(bitPattern: (value >> 1) ^ (0 &- (value & 1)))
     }
 
+    /// Maps a wire number back to the `sint64` value it encodes.
     public static func decode64(_ value: UInt64) -> Int64 {
         Int64(bitPattern: (value >> 1) ^ (0 &- (value & 1)))
     }

@@ -88,6 +88,14 @@ final class ProtobufCodecTests: XCTestCase {
         XCTAssertEqual(try AllKinds(serializedBytes: writer.bytes).fInt32, -1)
     }
 
+    func testWideVarintTruncatesTo32Bits() throws {
+        // 2^32 + 5 as a varint, under the tags of f_int32 (field 1) and f_uint32 (field 3).
+        let value: [UInt8] = [0x85, 0x80, 0x80, 0x80, 0x10]
+
+        XCTAssertEqual(try AllKinds(serializedBytes: [0x08] + value).fInt32, 5)
+        XCTAssertEqual(try AllKinds(serializedBytes: [0x18] + value).fUInt32, 5)
+    }
+
     func testNestedLengthPrefixSizes() throws {
         // Inner content is a 1-byte tag, the label length and the label: 127, 128 and 16384 bytes
         // of content need one, two and three length bytes.
