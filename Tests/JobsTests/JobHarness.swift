@@ -89,8 +89,11 @@ final class JobHarness {
 
     /// Output and final status collected by a `Collector`.
     struct Collected {
-        var stdout: [UInt8] = []
-        var stderr: [UInt8] = []
+        // Data, whose append and == are memcpy and memcmp even in debug builds.
+        var stdoutData = Data()
+        var stderrData = Data()
+        var stdout: [UInt8] { [UInt8](stdoutData) }
+        var stderr: [UInt8] { [UInt8](stderrData) }
         var chunks = 0
         var status: JobStatus?
         var error: Error?
@@ -113,10 +116,10 @@ final class JobHarness {
                 while let event = try subscription.next() {
                     switch event {
                     case .output(let bytes, .stdout):
-                        bytes.withUnsafeBytes { collected.stdout += $0 }
+                        collected.stdoutData.append(bytes.baseAddress.assumingMemoryBound(to: UInt8.self), count: bytes.count)
                         collected.chunks += 1
                     case .output(let bytes, .stderr):
-                        bytes.withUnsafeBytes { collected.stderr += $0 }
+                        collected.stderrData.append(bytes.baseAddress.assumingMemoryBound(to: UInt8.self), count: bytes.count)
                         collected.chunks += 1
                     case .finished(let status):
                         collected.status = status
