@@ -312,15 +312,16 @@ class Connection: HTTP2SessionDelegate {
         staging.removeAll(keepingCapacity: staging.capacity <= 32 * 1024)
     }
 
-    /// Writes ciphertext to the socket until it is drained or the socket is full (write(2)).
+    /// Writes ciphertext to the socket until it is drained or the socket is full (send(2)
+    /// with MSG_NOSIGNAL, so a peer that has gone away is an EPIPE error, not a SIGPIPE).
     private func writeSocket() {
         while state != .closed {
             if socketRemainderOffset < socketRemainder.count {
                 let written: Int?
                 do {
                     written = try socketRemainder.withUnsafeBytes { buffer in
-                        try Syscall.callNonBlocking("write", "fd \(fd)") {
-                            write(fd, buffer.baseAddress! + socketRemainderOffset, buffer.count - socketRemainderOffset)
+                        try Syscall.callNonBlocking("send", "fd \(fd)") {
+                            send(fd, buffer.baseAddress! + socketRemainderOffset, buffer.count - socketRemainderOffset, Int32(MSG_NOSIGNAL))
                         }
                     }
                 } catch {
@@ -340,7 +341,9 @@ class Connection: HTTP2SessionDelegate {
             if count == 0 { break }
             let written: Int?
             do {
-                written = try Syscall.callNonBlocking("write", "fd \(fd)") { write(fd, buffers.ciphertext.baseAddress, count) }
+                written = try Syscall.callNonBlocking("send", "fd \(fd)") {
+                    send(fd, buffers.ciphertext.baseAddress, count, Int32(MSG_NOSIGNAL))
+                }
             } catch {
                 close(reason: "\(error)")
                 return

@@ -44,11 +44,14 @@ final class TLSSession {
         // An empty input BIO reports "retry" rather than end of file, which SSL maps to want-read.
         _ = jw_BIO_set_mem_eof_return(inputBIO, -1)
         SSL_set_bio(ssl, inputBIO, outputBIO)
+        SSL_set_verify(ssl, SSL_get_verify_mode(ssl), recordRejectedCertificate)
         self.ssl = ssl
         self.inputBIO = inputBIO
         self.outputBIO = outputBIO
         self.isServer = context.isServer
 
+        // The verify callback finds this session through the SSL's application data slot.
+        SSL_set_ex_data(ssl, 0, Unmanaged.passUnretained(self).toOpaque())
         if context.isServer {
             SSL_set_accept_state(ssl)
         } else {
@@ -172,10 +175,15 @@ final class TLSSession {
     /// The identity in the certificate the peer presented, verified or not; for logging
     /// refused connections.
     var presentedIdentity: PeerIdentity? {
+        if let rejectedIdentity { return rejectedIdentity }
         guard let certificate = SSL_get1_peer_certificate(ssl) else { return nil }
         defer { X509_free(certificate) }
         return PeerIdentity(certificate: certificate)
     }
+
+    /// The peer's leaf certificate when verification rejected it; OpenSSL keeps no peer
+    /// certificate after a failed verification, so the verify callback copies it out.
+    fileprivate var rejectedIdentity: PeerIdentity?
 
     /// The X.509 verification result as text, or nil when the peer's chain verified
     /// (SSL_get_verify_result(3)).
@@ -201,4 +209,19 @@ enum IPAddress {
         var buffer = [UInt8](repeating: 0, count: 16)
         return inet_pton(AF_INET, text, &buffer) == 1 || inet_pton(AF_INET6, text, &buffer) == 1
     }
+}
+
+/// Keeps OpenSSL's verification result and, on failure, copies the identity of the peer's
+/// leaf certificate into its session for the refusal log (SSL_set_verify(3)).
+private func recordRejectedCertificate(_ preverifyOK: Int32, _ store: OpaquePointer?) -> Int32 {
+    guard preverifyOK == 0, let store,
+        let ssl = X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx()),
+        let userData = SSL_get_ex_data(OpaquePointer(ssl), 0),
+        let leaf = X509_STORE_CTX_get0_cert(store)
+    else { return preverifyOK }
+    let session = Unmanaged<TLSSession>.fromOpaque(userData).takeUnretainedValue()
+    if session.rejectedIdentity == nil {
+        session.rejectedIdentity = PeerIdentity(certificate: leaf)
+    }
+    return preverifyOK
 }

@@ -18,6 +18,7 @@ final class TestServer: @unchecked Sendable {
     private var lastBuffered = 0
     private var lastActiveCalls = 0
     private var counters: [String: Int] = [:]
+    private var pendingWork: [@Sendable (GRPCServer) -> Void] = []
 
     /// Starts the server; `configure` runs on the server thread to register handlers.
     init(
@@ -47,6 +48,11 @@ final class TestServer: @unchecked Sendable {
     /// Adds to a named counter; handlers call it on the server thread.
     func increment(_ name: String, by amount: Int = 1) {
         lock.withLock { counters[name, default: 0] += amount }
+    }
+
+    /// Runs `body` on the server thread within a few milliseconds, without waiting for it.
+    func perform(_ body: @escaping @Sendable (GRPCServer) -> Void) {
+        lock.withLock { pendingWork.append(body) }
     }
 
     func resetMaxBufferedBytes() {
@@ -110,10 +116,15 @@ final class TestServer: @unchecked Sendable {
     private func sample(server: GRPCServer, loop: EventLoop) {
         let buffered = server.bufferedBytes
         let active = server.activeCallCount
-        lock.withLock {
+        let work = lock.withLock {
             lastBuffered = buffered
             lastActiveCalls = active
             maxBuffered = max(maxBuffered, buffered)
+            defer { pendingWork.removeAll() }
+            return pendingWork
+        }
+        for body in work {
+            body(server)
         }
         loop.scheduleTimer(after: .milliseconds(2)) { [weak server, self] in
             guard let server else { return }
