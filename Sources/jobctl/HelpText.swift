@@ -21,8 +21,8 @@ func jobctlHelpText(certificates: String) -> String {
         limits (start and run; also accepted after CMD until the first --):
           --cpu PERCENT     share of one CPU, e.g. 50% or 150% (1.5 CPUs)
           --memory BYTES    memory limit with K, M, G or T suffix (powers of 1024), e.g. 256M
-          --disk-io RATE    read and write rate on jobd's disk, e.g. 10MB/s
-          --pids N          maximum number of processes in the job
+          --disk-io RATE    read and write rate, each, on jobd's disk (powers of 1024), e.g. 10MB/s
+          --pids N          maximum number of processes and threads in the job (default 1024)
 
         global flags (each also read from the environment variable in brackets):
           --server HOST:PORT   jobd address [JOBCTL_SERVER] (default 127.0.0.1:50051)

@@ -33,10 +33,11 @@ final class Daemon {
         var cgroups: CgroupManager?
         var cgroupsUnavailableReason: String?
         do {
-            cgroups = try CgroupManager.detect(
+            let manager = try CgroupManager.detect(
                 subtreeName: configuration.cgroupSubtree, stateDirectory: configuration.stateDirectory,
                 ioDevice: configuration.ioDevice)
-            logger.info("cgroups ready", ["version": cgroups!.version, "subtree": configuration.cgroupSubtree])
+            logger.info("cgroups ready", ["version": manager.version, "subtree": configuration.cgroupSubtree])
+            cgroups = manager
         } catch {
             cgroupsUnavailableReason = "\(error)"
             logger.warning(
@@ -128,7 +129,10 @@ final class Daemon {
     /// (streams end with the jobs), then stops the loop.
     private func beginShutdown(signal: Int32) {
         guard !isShuttingDown else {
-            logger.info("shutdown already in progress", ["signal": signal])
+            // A second Ctrl-C means "now": jobs still running are killed through their cgroups by
+            // the recovery of the next start.
+            logger.warning("second shutdown signal, exiting without waiting", ["signal": signal])
+            loop.stop()
             return
         }
         isShuttingDown = true

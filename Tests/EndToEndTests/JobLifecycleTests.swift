@@ -163,6 +163,29 @@ final class JobLifecycleTests: EndToEndTestCase {
         XCTAssertEqual(jobs?.count, 0, result.stdoutText)
     }
 
+    func testConfigFileSetsJobdFlags() throws {
+        let config = scratch + "/jobd.conf"
+        let text = """
+            # every setting from the file, none from flags
+            listen = 127.0.0.1:0
+            state-dir = \(scratch)/config-state
+            tls-ca = \(pki.caFile)
+            tls-cert = \(pki.serverCertificate)
+            tls-key = \(pki.serverKey)
+            cgroup-root = \(cgroupSubtree)
+            stop-grace = 1s
+            log-level = debug
+            """
+        try text.write(toFile: config, atomically: true, encoding: .utf8)
+        let jobd = try startJobd(arguments: ["--config", config])
+
+        let result = try jobctl(["run", "sh", "-c", "echo configured"], on: jobd)
+        XCTAssertEqual(result.status, 0, result.stderrText)
+        XCTAssertEqual(result.stdoutText, "configured\n")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: scratch + "/config-state"), "state-dir from the file unused")
+        XCTAssertTrue(jobd.log.contains(" debug "), "log-level from the file unused")
+    }
+
     func testDefaultCertificatesComeFromHome() throws {
         let jobd = try startJobd()
         let home = scratch + "/home"

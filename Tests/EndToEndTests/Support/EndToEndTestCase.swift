@@ -70,6 +70,14 @@ class EndToEndTestCase: XCTestCase {
         return daemon
     }
 
+    /// Starts a jobd with exactly `arguments`, for tests of its own settings.
+    @discardableResult
+    func startJobd(arguments: [String]) throws -> Jobd {
+        let daemon = try Jobd.start(arguments: arguments, logPath: scratch + "/jobd-\(daemons.count).log")
+        daemons.append(daemon)
+        return daemon
+    }
+
     /// Runs jobctl against `jobd` as `identity` (admin by default) through the --server and --tls-* flags.
     func jobctl(
         _ arguments: [String], on jobd: Jobd, as identity: Identity? = nil, timeout: Duration = .seconds(60)

@@ -25,6 +25,11 @@ final class Jobd {
                 "--tls-ca", pki.caFile, "--tls-cert", pki.serverCertificate, "--tls-key", pki.serverKey,
                 "--cgroup-root", cgroupSubtree, "--stop-grace", "2s", "--log-level", "debug",
             ] + extraArguments
+        return try start(arguments: arguments, logPath: logPath)
+    }
+
+    /// Starts jobd with exactly `arguments` and waits until it logs the address it bound.
+    static func start(arguments: [String], logPath: String) throws -> Jobd {
         let process = try Subprocess.spawn(
             Binaries.jobd, arguments, environment: Binaries.childEnvironment(), stdoutPath: logPath + ".stdout",
             stderrPath: logPath)
