@@ -10,7 +10,8 @@ enum CertificatesCommand {
 
     /// Returns every file `init` writes, relative to the directory.
     static var fileNames: [String] {
-        ["ca.pem", "ca-key.pem", "server.pem", "server-key.pem"] + clients.flatMap { ["\($0.name).pem", "\($0.name)-key.pem"] }
+        ["ca.pem", "ca-key.pem", "server.pem", "server-key.pem"]
+            + clients.flatMap { ["\($0.name).pem", "\($0.name)-key.pem"] }
     }
 
     /// Creates `directory` (mode 0700) if needed, then a CA, a server certificate for localhost, 127.0.0.1
@@ -29,7 +30,8 @@ enum CertificatesCommand {
             try FileManager.default.createDirectory(
                 atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         } catch {
-            throw Failure(exitCode: .localIO, message: "cannot create directory \"\(directory)\": \(error.localizedDescription)")
+            throw Failure(
+                exitCode: .localIO, message: "cannot create directory \"\(directory)\": \(error.localizedDescription)")
         }
 
         // Everything is minted in memory first, so a failure leaves no half-written PKI behind.
@@ -39,7 +41,8 @@ enum CertificatesCommand {
             issued.append(("ca", authority.certificate))
             issued.append(("server", try authority.issueServerCertificate(commonName: "localhost")))
             for client in clients {
-                issued.append((client.name, try authority.issueClientCertificate(commonName: client.name, roles: client.roles)))
+                issued.append(
+                    (client.name, try authority.issueClientCertificate(commonName: client.name, roles: client.roles)))
             }
         } catch {
             throw Failure(exitCode: .internalError, message: "cannot create certificates: \(error)")

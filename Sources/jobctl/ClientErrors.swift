@@ -36,7 +36,8 @@ enum ClientErrors {
             return Failure(
                 exitCode: .unreachable,
                 message: "cannot reach jobd at \(server): \(message)")
-        case .unavailable, .unauthenticated
+        case .unavailable,
+            .unauthenticated
         where lowered.contains("certificate") || lowered.contains("tls") || lowered.contains("handshake")
             || lowered.contains("alert"):
             // The transport's message already names the failing side and the fix; add the files in use.

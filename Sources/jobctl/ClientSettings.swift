@@ -1,7 +1,7 @@
 import Foundation
 
-/// Where jobctl connects and with which certificate: each value from its flag, else its JOBCTL_* variable,
-/// else the default that `make run` fills in.
+/// The server address and certificate files jobctl uses. Each value comes from its flag, else its
+/// JOBCTL_* variable, else the default that `make run` fills in.
 struct ClientSettings: Equatable {
     var host: String
     var port: UInt16

@@ -6,7 +6,7 @@ struct GlobalFlags: Equatable {
     var tlsKey: String?
 }
 
-/// What `jobctl start` and `jobctl run` send: the command and its limits, as the user typed them.
+/// The command and limits that `jobctl start` and `jobctl run` send, as the user typed them.
 struct StartOptions: Equatable {
     var cpu: String?
     var memory: String?
@@ -46,9 +46,9 @@ extension Invocation {
     /// Parses `arguments` (without the program name).
     ///
     /// Global flags may come before or after the command name. For `start` and `run`, flags after the job's
-    /// command name are taken as jobctl flags only when they are start flags (`--cpu`, `--memory`,
-    /// `--disk-io`, `--pids`) and come before the first `--`, so `jobctl start bash -c "..." --cpu 50%`
-    /// works; everything after `--` goes to the job unchanged.
+    /// command name are jobctl's only when they are start flags (`--cpu`, `--memory`, `--disk-io`, `--pids`)
+    /// and come before the first `--`. So `jobctl start bash -c "..." --cpu 50%` works, and everything after
+    /// `--` goes to the job unchanged.
     static func parse(_ arguments: [String]) throws -> Invocation {
         var scanner = ArgumentScanner(arguments)
         var global = GlobalFlags()
@@ -72,7 +72,8 @@ extension Invocation {
         case "stop", "query", "stream":
             let (operands, json) = try parseOperands(&scanner, global: &global, allowJSON: name == "query")
             guard operands.count == 1 else {
-                throw UsageError(description: "\(name) takes one job id, got \(operands.count): e.g. jobctl \(name) JOB_ID")
+                throw UsageError(
+                    description: "\(name) takes one job id, got \(operands.count): e.g. jobctl \(name) JOB_ID")
             }
             switch name {
             case "stop": command = .stop(jobID: operands[0])
@@ -82,7 +83,8 @@ extension Invocation {
         case "list":
             let (operands, json) = try parseOperands(&scanner, global: &global, allowJSON: true)
             guard operands.isEmpty else {
-                throw UsageError(description: "list takes no operands, got \"\(operands[0])\": use jobctl list [--json]")
+                throw UsageError(
+                    description: "list takes no operands, got \"\(operands[0])\": use jobctl list [--json]")
             }
             command = .list(json: json)
         case "certs":

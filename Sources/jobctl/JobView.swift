@@ -25,7 +25,9 @@ struct JobView: Equatable {
         var text = state.rawValue
         switch state {
         case .exited, .stopped:
-            text += signal != 0 ? " (signal \(signal)\(Self.signalName(signal).map { ", " + $0 } ?? ""))" : " (code \(exitCode))"
+            text +=
+                signal != 0
+                ? " (signal \(signal)\(Self.signalName(signal).map { ", " + $0 } ?? ""))" : " (code \(exitCode))"
         case .running, .unspecified:
             break
         }
@@ -101,16 +103,19 @@ enum JobFormatter {
 
     /// Serialises `value` (an object or an array of objects) with sorted keys and a trailing newline.
     static func json(_ value: Any) -> String {
-        let data = (try? JSONSerialization.data(withJSONObject: value, options: [.sortedKeys, .prettyPrinted])) ?? Data()
+        let data =
+            (try? JSONSerialization.data(withJSONObject: value, options: [.sortedKeys, .prettyPrinted])) ?? Data()
         return String(decoding: data, as: UTF8.self)
     }
 
     /// Quotes arguments for display the way a POSIX shell would need them.
     static func shellQuoted(_ words: [String]) -> String {
         words.map { word in
-            let safe = !word.isEmpty && word.unicodeScalars.allSatisfy {
-                CharacterSet.alphanumerics.contains($0) || "-_./=:,%@+".unicodeScalars.contains($0)
-            }
+            let safe =
+                !word.isEmpty
+                && word.unicodeScalars.allSatisfy {
+                    CharacterSet.alphanumerics.contains($0) || "-_./=:,%@+".unicodeScalars.contains($0)
+                }
             return safe ? word : "'" + word.replacingOccurrences(of: "'", with: "'\\''") + "'"
         }.joined(separator: " ")
     }

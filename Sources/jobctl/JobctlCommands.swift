@@ -49,7 +49,8 @@ struct JobctlCommands {
             do {
                 let message = try Jobworker_V1_StreamResponse(serializedBytes: bytes)
                 if !message.data.isEmpty {
-                    try OutputWriter.writeAll(message.data, to: message.stream == .stderr ? STDERR_FILENO : STDOUT_FILENO)
+                    try OutputWriter.writeAll(
+                        message.data, to: message.stream == .stderr ? STDERR_FILENO : STDOUT_FILENO)
                 }
                 if let status = message.finalStatus {
                     finalStatus = status

@@ -65,7 +65,8 @@ private func perform(_ invocation: Invocation, environment: [String: String]) th
             try OutputWriter.print(json ? JobFormatter.json(JobFormatter.jsonObject(job)) : JobFormatter.details(job))
         case .list(let json):
             let jobs = try commands.list()
-            try OutputWriter.print(json ? JobFormatter.json(jobs.map(JobFormatter.jsonObject)) : JobFormatter.table(jobs))
+            try OutputWriter.print(
+                json ? JobFormatter.json(jobs.map(JobFormatter.jsonObject)) : JobFormatter.table(jobs))
         case .stream(let jobID):
             return try commands.stream(jobID: jobID).shellExitStatus
         case .help, .certsInit:

@@ -18,7 +18,7 @@ struct RoleSet: OptionSet, CustomStringConvertible {
 
     /// Parses the extension's text: one role or a comma-separated list, spaces around names ignored.
     /// Unknown names grant nothing, so a certificate minted for a newer role set still works for the
-    /// roles this jobd knows.
+    /// roles this jobd recognises.
     init(parsing text: String) {
         var roles: RoleSet = []
         for name in text.split(separator: ",") {
@@ -85,7 +85,7 @@ enum Authorization {
     }
 
     /// Returns the role a method needs; nil for methods any authenticated peer may call (the health
-    /// check) and for methods jobd does not serve, which the server answers with UNIMPLEMENTED.
+    /// check) and for methods jobd does not serve, which the server rejects with UNIMPLEMENTED.
     static func requiredRole(for method: String) -> Role? {
         switch method.hasPrefix("/") ? String(method.dropFirst()) : method {
         case "\(serviceName)/Start", "\(serviceName)/Stop":

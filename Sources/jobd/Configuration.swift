@@ -36,7 +36,7 @@ struct Configuration: Equatable {
     }
 }
 
-/// What the command line asked for: run with a configuration, or print the help text.
+/// The action the command line requests: run with a configuration, or print the help text.
 enum ConfigurationRequest: Equatable {
     case run(Configuration)
     case help
@@ -105,7 +105,8 @@ extension Configuration {
                 text = try readFile(configFile)
             } catch {
                 throw ConfigurationError(
-                    description: "cannot read config file \"\(configFile)\": \(error): check the path given to --config")
+                    description: "cannot read config file \"\(configFile)\": \(error): check the path given to --config"
+                )
             }
             for entry in try parseConfigFile(text, path: configFile) {
                 try configuration.apply(flag: entry.name, value: entry.value, origin: entry.origin)
@@ -118,7 +119,8 @@ extension Configuration {
     }
 
     /// Parses `key = value` lines; `#` starts a comment line, blank lines are skipped, keys are flag names.
-    static func parseConfigFile(_ text: String, path: String) throws -> [(name: String, value: String, origin: String)] {
+    static func parseConfigFile(_ text: String, path: String) throws -> [(name: String, value: String, origin: String)]
+    {
         var entries: [(name: String, value: String, origin: String)] = []
         for (offset, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let line = rawLine.trimmingCharacters(in: .whitespaces)
@@ -128,13 +130,15 @@ extension Configuration {
             let origin = "\(path):\(offset + 1)"
             guard let equals = line.firstIndex(of: "=") else {
                 throw ConfigurationError(
-                    description: "invalid line \"\(line)\" in \(origin): expected key = value, e.g. listen = 127.0.0.1:50051")
+                    description:
+                        "invalid line \"\(line)\" in \(origin): expected key = value, e.g. listen = 127.0.0.1:50051")
             }
             let name = line[..<equals].trimmingCharacters(in: .whitespaces)
             let value = line[line.index(after: equals)...].trimmingCharacters(in: .whitespaces)
             guard flagNames.contains(name) else {
                 throw ConfigurationError(
-                    description: "unknown key \"\(name)\" in \(origin): expected one of \(flagNames.joined(separator: ", "))")
+                    description:
+                        "unknown key \"\(name)\" in \(origin): expected one of \(flagNames.joined(separator: ", "))")
             }
             entries.append((name, value, origin))
         }

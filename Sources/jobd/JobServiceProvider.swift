@@ -192,7 +192,10 @@ final class JobServiceProvider {
         let level: LogLevel = status.code == .internal || status.code == .dataLoss ? .error : .info
         logger.log(
             level, "call failed",
-            ["method": context.method, "peer": context.peer.description, "code": status.code, "message": status.message])
+            [
+                "method": context.method, "peer": context.peer.description, "code": status.code,
+                "message": status.message,
+            ])
         return status
     }
 

@@ -19,8 +19,9 @@ enum LogLevel: String, Comparable, CaseIterable {
 /// Writes one line per event to a file descriptor (stderr by default):
 /// `2026-12-04T20:01:02.345Z info job started id=... owner=alice command=bash`.
 ///
-/// Each line goes out in one write(2), unbuffered, so nothing is lost when jobd is killed and lines from
-/// other writers to the same fd do not interleave inside a line.
+/// Each line goes out unbuffered, normally in one write(2), so a line logged before jobd is killed is not
+/// lost. Lines up to PIPE_BUF (4096 bytes) written to a pipe are atomic, so they do not interleave with
+/// other writers.
 /// NOTE: the write blocks the reactor thread if stderr is a full pipe; run jobd with stderr on a
 /// terminal, a file, or a reader that keeps up (journald does).
 final class Logger {
@@ -70,11 +71,13 @@ final class Logger {
     }
 
     /// Quotes a value that contains a space, a quote, `=`, a backslash or a control character, so each line
-    /// splits into fields unambiguously; quoting escapes `"`, `\` and control characters.
+    /// splits into fields unambiguously. Inside the quotes, `"`, `\` and control characters are escaped.
     static func quoteIfNeeded(_ value: String) -> String {
         let needsQuotes =
             value.isEmpty
-            || value.unicodeScalars.contains { $0 == " " || $0 == "\"" || $0 == "=" || $0 == "\\" || $0.value < 0x20 || $0.value == 0x7F }
+            || value.unicodeScalars.contains {
+                $0 == " " || $0 == "\"" || $0 == "=" || $0 == "\\" || $0.value < 0x20 || $0.value == 0x7F
+            }
         guard needsQuotes else {
             return value
         }

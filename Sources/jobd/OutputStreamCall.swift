@@ -21,7 +21,10 @@ final class OutputStreamCall {
     /// Called once the call has finished or been cancelled, so its owner can drop it.
     var onDone: (() -> Void)?
 
-    init(jobID: String, subscription: Subscription, writer: ServerStreamWriter, context: ServerCallContext, logger: Logger) {
+    init(
+        jobID: String, subscription: Subscription, writer: ServerStreamWriter, context: ServerCallContext,
+        logger: Logger
+    ) {
         self.jobID = jobID
         self.subscription = subscription
         self.writer = writer
@@ -73,7 +76,8 @@ final class OutputStreamCall {
                 let count = min(Self.maxMessageData, bytes.count - offset)
                 let part = SharedBytes(copying: UnsafeRawBufferPointer(rebasing: bytes[offset..<offset + count]))
                 writer.write(
-                    prefix: Jobworker_V1_StreamResponse.serializedPrefix(stream: stream, dataCount: count), payload: part)
+                    prefix: Jobworker_V1_StreamResponse.serializedPrefix(stream: stream, dataCount: count),
+                    payload: part)
                 offset += count
             }
         }

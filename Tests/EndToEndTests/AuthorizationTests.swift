@@ -37,7 +37,7 @@ final class AuthorizationTests: EndToEndTestCase {
         XCTAssertEqual(own["state"] as? String, "JOB_STATE_RUNNING")
         XCTAssertEqual(own["owner"] as? String, "writer")
 
-        // The admin sees and stops every job.
+        // The admin can list and stop every job.
         let adminList = try jobctl(["list"], on: jobd, as: admin)
         XCTAssertTrue(adminList.stdoutText.contains(jobID), adminList.stdoutText)
         let stop = try jobctl(["stop", jobID], on: jobd, as: admin)

@@ -36,7 +36,8 @@ final class CommandLineTests: XCTestCase {
 
     func testJobdConfigFileErrorNamesLine() throws {
         let config = scratch + "/jobd.conf"
-        try "# comment\nlisten = 127.0.0.1:0\nstop-grace = soon\n".write(toFile: config, atomically: true, encoding: .utf8)
+        try "# comment\nlisten = 127.0.0.1:0\nstop-grace = soon\n".write(
+            toFile: config, atomically: true, encoding: .utf8)
         let result = try Command.run(Binaries.jobd, ["--config", config])
         XCTAssertEqual(result.status, 2, result.stderrText)
         XCTAssertTrue(result.stderrText.contains("\(config):3"), result.stderrText)
@@ -57,7 +58,8 @@ final class CommandLineTests: XCTestCase {
         let result = try Command.run(Binaries.jobctl, ["--help"])
         XCTAssertEqual(result.status, 0, result.stderrText)
         for status in ["65", "66", "69", "77", "78"] {
-            XCTAssertTrue(result.stdoutText.contains("  \(status) "), "jobctl --help does not list exit status \(status)")
+            XCTAssertTrue(
+                result.stdoutText.contains("  \(status) "), "jobctl --help does not list exit status \(status)")
         }
     }
 

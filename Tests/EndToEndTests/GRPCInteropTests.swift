@@ -60,7 +60,9 @@ enum GRPCInterop {
     }
 
     /// Calls grpc.health.v1.Health/Check with raw bytes (an empty HealthCheckRequest) and prints the status.
-    static func runHealthCheck(python: String, address: String, caFile: String, identity: Identity, scratch: String)
+    static func runHealthCheck(
+        python: String, address: String, caFile: String, identity: Identity, scratch: String
+    )
         throws -> CommandResult
     {
         let script = scratch + "/health.py"

@@ -182,7 +182,8 @@ final class JobLifecycleTests: EndToEndTestCase {
         let result = try jobctl(["run", "sh", "-c", "echo configured"], on: jobd)
         XCTAssertEqual(result.status, 0, result.stderrText)
         XCTAssertEqual(result.stdoutText, "configured\n")
-        XCTAssertTrue(FileManager.default.fileExists(atPath: scratch + "/config-state"), "state-dir from the file unused")
+        XCTAssertTrue(
+            FileManager.default.fileExists(atPath: scratch + "/config-state"), "state-dir from the file unused")
         XCTAssertTrue(jobd.log.contains(" debug "), "log-level from the file unused")
     }
 
@@ -190,7 +191,8 @@ final class JobLifecycleTests: EndToEndTestCase {
         let jobd = try startJobd()
         let home = scratch + "/home"
         try FileManager.default.createDirectory(atPath: home + "/.jobworker", withIntermediateDirectories: true)
-        try FileManager.default.createSymbolicLink(atPath: home + "/.jobworker/certs", withDestinationPath: pki.directory)
+        try FileManager.default.createSymbolicLink(
+            atPath: home + "/.jobworker/certs", withDestinationPath: pki.directory)
 
         let environment = Binaries.childEnvironment(["HOME": home, "JOBCTL_SERVER": jobd.address])
         let result = try Command.run(Binaries.jobctl, ["start", "true"], environment: environment)

@@ -91,7 +91,9 @@ class EndToEndTestCase: XCTestCase {
     }
 
     /// Starts `jobctl` without waiting, with output in files under the scratch directory.
-    func spawnJobctl(_ arguments: [String], on jobd: Jobd, as identity: Identity? = nil, name: String) throws
+    func spawnJobctl(
+        _ arguments: [String], on jobd: Jobd, as identity: Identity? = nil, name: String
+    ) throws
         -> (process: Subprocess, stdout: String, stderr: String)
     {
         let identity = identity ?? admin
@@ -108,8 +110,10 @@ class EndToEndTestCase: XCTestCase {
     }
 
     /// Starts a job and returns its id; fails the test with jobctl's stderr when start fails.
-    func startJob(_ command: [String], on jobd: Jobd, as identity: Identity? = nil, file: StaticString = #filePath,
-                  line: UInt = #line) throws -> String {
+    func startJob(
+        _ command: [String], on jobd: Jobd, as identity: Identity? = nil, file: StaticString = #filePath,
+        line: UInt = #line
+    ) throws -> String {
         let result = try jobctl(["start", "--"] + command, on: jobd, as: identity)
         XCTAssertEqual(result.status, 0, "jobctl start failed: \(result.stderrText)", file: file, line: line)
         let id = result.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
@@ -131,7 +135,9 @@ class EndToEndTestCase: XCTestCase {
 
     /// Polls `jobctl query --json` until the job's state is `state`; returns the last status.
     @discardableResult
-    func waitForState(_ state: String, jobID: String, on jobd: Jobd, timeout: Duration = .seconds(30)) throws
+    func waitForState(
+        _ state: String, jobID: String, on jobd: Jobd, timeout: Duration = .seconds(30)
+    ) throws
         -> [String: Any]
     {
         let deadline = MonotonicDeadline(milliseconds: Int32(timeout.components.seconds * 1000))

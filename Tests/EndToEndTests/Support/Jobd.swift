@@ -41,7 +41,8 @@ final class Jobd {
                 return Jobd(process: process, logPath: logPath, address: address)
             }
             if process.wait(timeout: .milliseconds(50)) {
-                throw SubprocessError(message: "jobd exited with \(process.waitStatusDescription) before listening:\n\(log)")
+                throw SubprocessError(
+                    message: "jobd exited with \(process.waitStatusDescription) before listening:\n\(log)")
             }
         }
         process.signal(SIGKILL)

@@ -59,7 +59,8 @@ final class Subprocess {
 
         let pidfd = cs_pidfd_open(process.processIdentifier, 0)
         guard pidfd >= 0 else {
-            throw SubprocessError(message: "pidfd_open(\(process.processIdentifier)) failed: \(String(cString: strerror(errno)))")
+            throw SubprocessError(
+                message: "pidfd_open(\(process.processIdentifier)) failed: \(String(cString: strerror(errno)))")
         }
         return Subprocess(process: process, pidfd: pidfd, executable: executable)
     }
