@@ -20,6 +20,50 @@ final class GRPCInteropTests: EndToEndTestCase {
     }
 }
 
+extension GRPCInteropTests {
+    /// A client that stops reading must not hold the job back: the job finishes and a second client
+    /// streams everything while the first is stalled; the stalled client then still gets every byte.
+    func testStalledReaderDoesNotBlockJob() throws {
+        let python = try GRPCInterop.requirePython()
+        let jobd = try startJobd()
+        let generated = try GRPCInterop.generateStubs(python: python, into: scratch + "/python")
+
+        let expected = try RandomBytes.make(count: 20_000_000)
+        let payload = scratch + "/payload"
+        try Data(expected).write(to: URL(fileURLWithPath: payload))
+        let jobID = try startJob(["sh", "-c", "sleep 1; cat \(payload)"], on: jobd)
+
+        let script = scratch + "/stalled.py"
+        let resume = scratch + "/resume"
+        try GRPCInterop.stalledReaderScript.write(toFile: script, atomically: true, encoding: .utf8)
+        let stalled = try Subprocess.spawn(
+            python, [script, generated, jobd.address, pki.caFile, admin.certificate, admin.key, jobID, resume],
+            environment: Binaries.childEnvironment(), stdoutPath: scratch + "/stalled.out",
+            stderrPath: scratch + "/stalled.err")
+
+        // The stalled client has read one message and sleeps; the job must still run to its end.
+        let status = try waitForState("JOB_STATE_EXITED", jobID: jobID, on: jobd, timeout: .seconds(60))
+        XCTAssertEqual(status["state"] as? String, "JOB_STATE_EXITED", "the job did not finish while a reader stalled")
+        let other = try jobctl(["stream", jobID], on: jobd)
+        XCTAssertEqual(other.status, 0, other.stderrText)
+        XCTAssertTrue(other.stdout == expected, "a second client's stream differs while the first is stalled")
+
+        FileManager.default.createFile(atPath: resume, contents: nil)
+        XCTAssertTrue(stalled.wait(timeout: .seconds(120)), "the stalled client did not finish after resuming")
+        let output = (try? String(contentsOfFile: scratch + "/stalled.out", encoding: .utf8)) ?? ""
+        let errors = (try? String(contentsOfFile: scratch + "/stalled.err", encoding: .utf8)) ?? ""
+        XCTAssertEqual(stalled.exitCode, 0, output + errors)
+        XCTAssertEqual(
+            output.trimmingCharacters(in: .whitespacesAndNewlines),
+            "bytes \(expected.count) sha256 \(Self.sha256(payload))")
+    }
+
+    static func sha256(_ path: String) -> String {
+        let result = try? Command.run("/usr/bin/sha256sum", [path])
+        return result?.stdoutText.split(separator: " ").first.map(String.init) ?? "sha256sum failed"
+    }
+}
+
 /// Finding the venv's Python, generating stubs, and the client scripts.
 enum GRPCInterop {
     /// Returns $JOBWORKER_VENV/bin/python, else <package root>/.venv/bin/python, when it exists.
@@ -84,6 +128,37 @@ enum GRPCInterop {
             response = check(b"", timeout=30)
             # HealthCheckResponse { ServingStatus status = 1; } with SERVING = 1.
             print("SERVING" if response == b"\\x08\\x01" else "unexpected response %r" % response)
+        """
+
+    /// Opens a stream, reads one message, waits until the resume file exists, then reads the rest and
+    /// prints the byte count and SHA-256 of the stdout data.
+    static let stalledReaderScript = """
+        import hashlib
+        import os
+        import sys
+        import time
+        import grpc
+
+        generated, address, ca, cert, key, job_id, resume = sys.argv[1:8]
+        sys.path.insert(0, generated)
+        from jobworker.v1 import jobworker_pb2 as pb
+        from jobworker.v1 import jobworker_pb2_grpc as pb_grpc
+
+        credentials = grpc.ssl_channel_credentials(
+            open(ca, "rb").read(), open(key, "rb").read(), open(cert, "rb").read())
+        channel = grpc.secure_channel(address, credentials)
+        stub = pb_grpc.JobServiceStub(channel)
+        digest = hashlib.sha256()
+        count = 0
+        first = True
+        for message in stub.Stream(pb.StreamRequest(job_id=job_id), timeout=300):
+            digest.update(message.data)
+            count += len(message.data)
+            if first:
+                first = False
+                while not os.path.exists(resume):
+                    time.sleep(0.1)
+        print("bytes %d sha256 %s" % (count, digest.hexdigest()))
         """
 
     /// Start, Query, Stream, Stop and the error codes, through the generated stubs.

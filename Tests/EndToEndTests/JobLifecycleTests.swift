@@ -92,9 +92,9 @@ final class JobLifecycleTests: EndToEndTestCase {
         let jobd = try startJobd()
 
         // A megabyte of random bytes plus every byte value, on stdout; a different file on stderr.
-        var stdoutBytes = (0..<1_000_000).map { _ in UInt8.random(in: 0...255) }
+        var stdoutBytes = try RandomBytes.make(count: 1_000_000)
         stdoutBytes += (0...255).map { UInt8($0) }
-        let stderrBytes = (0..<70_000).map { _ in UInt8.random(in: 0...255) }
+        let stderrBytes = try RandomBytes.make(count: 70_000)
         let stdoutFile = scratch + "/binary.out"
         let stderrFile = scratch + "/binary.err"
         try Data(stdoutBytes).write(to: URL(fileURLWithPath: stdoutFile))

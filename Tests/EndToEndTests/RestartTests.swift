@@ -9,7 +9,7 @@ final class RestartTests: EndToEndTestCase {
 
         // A finished job with binary output, and a running one that reports its pid.
         var expected = (0...255).map { UInt8($0) }
-        expected += (0..<200_000).map { _ in UInt8.random(in: 0...255) }
+        expected += try RandomBytes.make(count: 200_000)
         let payload = scratch + "/payload"
         try Data(expected).write(to: URL(fileURLWithPath: payload))
         let finishedID = try startJob(["cat", payload], on: first)

@@ -111,6 +111,24 @@ enum Command {
     }
 }
 
+enum RandomBytes {
+    /// Returns `count` bytes from /dev/urandom.
+    static func make(count: Int) throws -> [UInt8] {
+        guard let file = FileHandle(forReadingAtPath: "/dev/urandom") else {
+            throw SubprocessError(message: "cannot open /dev/urandom")
+        }
+        defer { try? file.close() }
+        var bytes: [UInt8] = []
+        while bytes.count < count {
+            guard let chunk = try file.read(upToCount: count - bytes.count), !chunk.isEmpty else {
+                throw SubprocessError(message: "short read from /dev/urandom")
+            }
+            bytes += chunk
+        }
+        return bytes
+    }
+}
+
 enum TemporaryDirectory {
     /// Creates a fresh directory under /tmp with mkdtemp(3).
     static func make(prefix: String) throws -> String {
