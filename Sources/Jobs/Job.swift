@@ -6,10 +6,10 @@ import Reactor
 /// One job: its process (followed through a pidfd), its cgroup, its output pipes and log,
 /// and its subscribers. Created by `JobManager`; every member is used on the loop thread.
 ///
-/// Lifecycle: the leader's pidfd turns readable when it exits; waitid(P_PIDFD) reaps it;
-/// the rest of the cgroup is killed; both pipes are read to EOF; the cgroup's usage is read
-/// and the cgroup removed (retried on a timer while busy); once every log write completed
-/// the job is finished, saved, and its Stop callers and subscribers are told.
+/// Lifecycle: the leader's pidfd turns readable when it exits, and waitid(P_PIDFD) reaps it.
+/// Then the rest of the cgroup is killed and both pipes are read to EOF. Then the cgroup's
+/// usage is read and the cgroup removed, retried on a timer while busy. Once every log write
+/// has completed, the job is finished and saved, and its Stop callers and subscribers run.
 public final class Job {
     /// A read end of one of the job's output pipes.
     private final class OutputPipe {
@@ -53,7 +53,7 @@ public final class Job {
     /// Runs once when the job finishes, before Stop callers and subscribers hear of it.
     var onFinished: ((Job) -> Void)?
 
-    /// Most reads per pipe per loop batch, so a chatty job cannot starve other fds.
+    /// Maximum reads per pipe per loop batch, so a chatty job cannot starve other fds.
     private static let readsPerWakeup = 16
     /// How long the pipes may stay open after the leader exited and the cgroup was killed.
     /// A process outside the cgroup that holds a write end (received over a socket, say)
@@ -158,8 +158,8 @@ public final class Job {
                 self?.closeOpenPipes()
             }
         } else {
-            // NOTE: without a cgroup, processes the leader left behind are not killed; they
-            // can still hold the pipes, so take what is buffered now and close them.
+            // NOTE: without a cgroup, processes the leader left behind are not killed. They may
+            // keep the pipes open, so only what is buffered now is read before closing them.
             for pipe in pipes where pipe.isOpen {
                 read(pipe, untilEmpty: true)
                 close(pipe)
@@ -221,7 +221,7 @@ public final class Job {
             output.append(chunk, stream: pipe.stream)
             appended = true
             reads += 1
-            // A short read means the pipe is empty now: skip the read that would say so.
+            // A short read means the pipe is empty now, so skip the read that would return EAGAIN.
             if chunk.count < OutputLogFormat.maxPayloadSize && !untilEmpty { break }
         }
         if appended { wakeSubscriptions() }
@@ -277,7 +277,7 @@ public final class Job {
     }
 
     /// Removes the cgroup with rmdir, which fails with EBUSY until the killed processes are
-    /// gone; retries on a timer for up to about 5 s, killing again now and then.
+    /// gone. Retries on a timer for up to about 5 s and kills again every 50 attempts.
     private func removeCgroup(attempt: Int) {
         guard let cgroup, let loop else {
             finishAfterWrites()
@@ -389,6 +389,28 @@ public final class Job {
         if pidfd >= 0 {
             _ = cs_pidfd_send_signal(pidfd, SIGKILL, 0)
         }
+    }
+
+    /// Kills and reaps a job that `begin` could not register, closes its fds and removes its
+    /// cgroup. Blocks in waitid(2) until the SIGKILLed leader is gone.
+    func abandon() {
+        for pipe in pipes { close(pipe) }
+        if pidfd >= 0 {
+            loop?.deregister(fd: pidfd)
+            if let cgroup { try? cgroup.killAll() }
+            _ = cs_pidfd_send_signal(pidfd, SIGKILL, 0)
+            var info = siginfo_t()
+            while cs_waitid_pidfd(pidfd, &info, WEXITED) < 0 && errno == EINTR {}
+            Syscall.close(pidfd)
+            pidfd = -1
+        }
+        if let cgroup {
+            try? cgroup.remove(timeout: .seconds(1))
+            self.cgroup = nil
+        }
+        // Nothing was read yet, so no write is pending.
+        output?.close()
+        output = nil
     }
 
     func recordCleanupError(_ message: String) {

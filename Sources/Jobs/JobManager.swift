@@ -18,6 +18,8 @@ public final class JobManager {
 
     /// Payload bytes of recent output kept in memory per running job; older output is read
     /// back from the log file. Applies to jobs started after it is set.
+    /// NOTE: a chunk's allocation can be up to twice its payload (SharedBytes shrinks a read
+    /// buffer only when less than half of it was filled), so memory may reach twice this.
     public var outputBufferBytes = 1 << 20
     /// Payload bytes per job whose log writes may be in flight before jobd stops reading
     /// the job's pipes until writes complete (the pipe then fills and the job's writes wait).
@@ -113,11 +115,16 @@ public final class JobManager {
             status: status, logPath: store.logPath(id: id), output: output, loop: loop, cgroup: cgroup,
             pidfd: process.pidfd, stdoutFD: stdoutPipe.read, stderrFD: stderrPipe.read)
         job.onFinished = { [unowned self] job in self.jobFinished(job) }
+        do {
+            try job.begin()
+        } catch {
+            // epoll_ctl failed (ENOMEM or ENOSPC): the process runs but cannot be followed.
+            job.abandon()
+            store.remove(id: id)
+            throw error
+        }
         jobs[id] = job
         order.append(id)
-        // Registration fails only when epoll is out of memory; the process already runs,
-        // so follow through anyway and report the error.
-        try job.begin()
         return job
     }
 
@@ -188,6 +195,10 @@ public final class JobManager {
             if status.state == .running {
                 if let cgroup = cgroups?.open(name: status.id) {
                     problems += Self.killAndRemove(cgroup)
+                } else if cgroups == nil {
+                    problems.append(
+                        "job \(status.id) was running when jobd stopped; without cgroups its processes cannot be "
+                            + "found, so they may still run")
                 }
                 status.state = .stopped
                 status.signal = SIGKILL
@@ -243,7 +254,7 @@ public final class JobManager {
     }
 }
 
-/// What a failing `start` must undo, run by `defer` in reverse order of creation.
+/// Resources a failing `start` must release, in reverse order of creation, from a `defer`.
 private struct StartCleanup {
     let store: JobStore
     let id: String

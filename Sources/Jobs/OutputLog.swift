@@ -138,8 +138,8 @@ final class OutputLog {
 
     private func scheduleRetry() {
         if retryTimer != nil { return }
-        // The ring's queue is shared by every job, so a completion of this job may never come;
-        // a short timer retries instead of waiting for one.
+        // Every job shares the ring's queue, so this job may have no write left to complete.
+        // A short timer retries instead of waiting for a completion.
         retryTimer = loop.scheduleTimer(after: .milliseconds(2)) { [self] in
             retryTimer = nil
             let writes = blockedWrites

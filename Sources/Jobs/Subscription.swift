@@ -1,7 +1,7 @@
 import Glibc
 import Reactor
 
-/// What `Subscription.next()` returns.
+/// An event returned by `Subscription.next()`.
 public enum SubscriptionEvent {
     /// One chunk of output, at most 64 KiB, in the order the job wrote it.
     case output(SharedBytes, OutputStream)
@@ -9,8 +9,8 @@ public enum SubscriptionEvent {
     case finished(JobStatus)
 }
 
-/// A reader of one job's output from byte 0: a cursor into the job's log, not a queue, so a
-/// subscriber that stops reading holds no memory beyond this object.
+/// A reader of one job's output from byte 0. It is a cursor into the job's log, not a queue,
+/// so a subscriber that stops reading keeps no memory beyond this object.
 ///
 /// `next()` returns chunks from the job's ring while they are there, shared by reference,
 /// and reads them back from the log file (pread) once the subscriber has fallen behind the
@@ -33,7 +33,6 @@ public final class Subscription {
 
     deinit {
         closeFile()
-        // Waiting subscriptions are held by the job, so this runs after cancel() or wake().
     }
 
     /// Returns the next event, or nil when nothing is available yet (then `onReadable`

@@ -17,7 +17,7 @@ final class JobHarness {
 
     /// Makes a harness with real cgroups. Without root or writable cgroups the test is
     /// skipped, except under CI=true, where that is a failure.
-    static func withCgroups() throws -> JobHarness {
+    static func withCgroups(ringEntries: UInt32 = 256, maxQueuedWrites: Int = 4096) throws -> JobHarness {
         let directory = try makeStateDirectory()
         guard getuid() == 0 else {
             try skipOrFail("cgroups need root; run the tests as root (CI=true makes this a failure)")
@@ -29,7 +29,8 @@ final class JobHarness {
         } catch {
             try skipOrFail("cgroups are not writable here: \(error)")
         }
-        return try JobHarness(stateDirectory: directory, cgroups: cgroups)
+        return try JobHarness(
+            stateDirectory: directory, cgroups: cgroups, ringEntries: ringEntries, maxQueuedWrites: maxQueuedWrites)
     }
 
     /// Makes a harness whose jobs run without cgroups.
@@ -37,9 +38,11 @@ final class JobHarness {
         try JobHarness(stateDirectory: try makeStateDirectory(), cgroups: nil)
     }
 
-    private init(stateDirectory: String, cgroups: CgroupManager?) throws {
+    private init(
+        stateDirectory: String, cgroups: CgroupManager?, ringEntries: UInt32 = 256, maxQueuedWrites: Int = 4096
+    ) throws {
         self.loop = try EventLoop()
-        self.ring = try IORing(loop: loop)
+        self.ring = try IORing(loop: loop, entries: ringEntries, maxQueuedWrites: maxQueuedWrites)
         self.stateDirectory = stateDirectory
         self.cgroups = cgroups
         self.manager = try JobManager(loop: loop, ring: ring, cgroups: cgroups, stateDirectory: stateDirectory)
@@ -65,7 +68,13 @@ final class JobHarness {
         return manager
     }
 
+    /// Stops jobs a failed test left running, so no process outlives the test, then closes
+    /// the ring and removes the state directory.
     func close() {
+        for job in manager.allJobs where !job.isFinished {
+            manager.stop(job, grace: .zero) { _ in }
+        }
+        _ = try? loop.run(until: { self.manager.allJobs.allSatisfy(\.isFinished) }, timeout: .seconds(10))
         ring.close()
         try? FileManager.default.removeItem(atPath: stateDirectory)
     }

@@ -67,8 +67,8 @@ final class JobOutputTests: XCTestCase {
         XCTAssertEqual(events, ["stdout:one\n", "stderr:two\n", "stdout:three\n"])
     }
 
-    /// A job writes 200 MB to stdout and stderr in pieces of random size, and copies of both
-    /// streams to files; every subscriber must receive exactly those bytes.
+    /// A job writes 200 MB to stdout and stderr in pieces of random size and copies both
+    /// streams to files. Every subscriber must receive exactly those bytes.
     func testLargeOutputWithManySubscribers() throws {
         let harness = try JobHarness.withCgroups()
         defer { harness.close() }
@@ -105,7 +105,7 @@ final class JobOutputTests: XCTestCase {
             return (job, Double(MonotonicClock.nanoseconds() - started) / 1e9, stdoutCopy, stderrCopy)
         }
 
-        // Run time alone, then with one subscriber that never reads: it holds a cursor, not a
+        // Run time alone, then with one subscriber that never reads. It keeps a cursor, not a
         // queue, so the job must not slow down.
         let baseline = try run("baseline") { _ in }
         var stalled: Subscription?
@@ -158,5 +158,23 @@ final class JobOutputTests: XCTestCase {
         let slack = OutputLogFormat.maxPayloadSize * 2  // one read per pipe past the threshold
         XCTAssertLessThanOrEqual(maxRingBytes, harness.manager.outputBufferBytes + harness.manager.maxPendingWriteBytes + slack)
         XCTAssertLessThanOrEqual(maxPendingBytes, harness.manager.maxPendingWriteBytes + slack)
+    }
+
+    func testFullWriteQueuePausesThePipeWithoutLoss() throws {
+        // Two ring slots and two queued writes: most appends meet a full queue (EAGAIN).
+        let harness = try JobHarness.withCgroups(ringEntries: 2, maxQueuedWrites: 2)
+        defer { harness.close() }
+        harness.manager.maxPendingWriteBytes = 8 << 20  // the queue, not this, must stop the reads
+        harness.manager.outputBufferBytes = 64 * 1024
+        let copy = harness.stateDirectory + "/copy"
+        let job = try harness.sh("head -c 20000000 /dev/urandom | tee \(copy)")
+        let collector = JobHarness.Collector(harness.manager.subscribe(job))
+
+        XCTAssertTrue(try harness.loop.run(until: { collector.isDone }, timeout: .seconds(60)))
+        let expected = try Data(contentsOf: URL(fileURLWithPath: copy))
+        XCTAssertEqual(expected.count, 20_000_000)
+        XCTAssertEqual(collector.collected.stdoutData.count, expected.count)
+        XCTAssertTrue(collector.collected.stdoutData == expected, "stdout bytes differ")
+        XCTAssertEqual(job.cleanupErrors, [])
     }
 }

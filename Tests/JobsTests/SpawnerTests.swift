@@ -29,16 +29,17 @@ final class SpawnerTests: XCTestCase {
             grep -E '^(SigIgn|SigBlk):' /proc/self/status | tr -s '\\t ' ' '
             ls /proc/self/fd | sort -n | tr '\\n' ' '; echo
             readlink /proc/self/fd/0
-            [ "$(ps -o sid= -p $$ | tr -d ' ')" = "$$" ] && echo session-leader
+            [ "$(cut -d' ' -f6 /proc/$$/stat)" = "$$" ] && echo session-leader
             """
         let (stdout, status) = try runToCompletion("/bin/sh", ["-c", script])
         XCTAssertEqual(status, 0)
         let lines = stdout.split(separator: "\n").map(String.init)
         XCTAssertTrue(lines.contains("SigIgn: 0000000000000000"), stdout)
         XCTAssertTrue(lines.contains("SigBlk: 0000000000000000"), stdout)
-        // ls itself holds one more fd (its directory) while listing.
+        // ls itself has one more fd open (its directory) while listing.
         XCTAssertTrue(lines.contains("0 1 2 3 "), stdout)
         XCTAssertTrue(lines.contains("/dev/null"), stdout)
+        XCTAssertTrue(lines.contains("session-leader"), stdout)
     }
 
     func testSpawnChangesDirectory() throws {
