@@ -8,6 +8,8 @@ import Reactor
 final class ClientConnection: Connection {
     let authority: String
     let maxMessageSize: Int
+    /// SETTINGS_INITIAL_WINDOW_SIZE: response bytes a stream may have in flight.
+    let streamWindowSize: Int32
     private var calls: [Int32: ClientCall] = [:]
     /// Why connecting or the handshake failed, for the client's error message.
     private(set) var failure: (stage: State, reason: String)?
@@ -16,9 +18,13 @@ final class ClientConnection: Connection {
     private(set) var receivedGoAway = false
     private(set) var sawResponse = false
 
-    init(loop: EventLoop, fd: Int32, tls: TLSSession, buffers: ConnectionBuffers, authority: String, connecting: Bool, maxMessageSize: Int) {
+    init(
+        loop: EventLoop, fd: Int32, tls: TLSSession, buffers: ConnectionBuffers, authority: String, connecting: Bool, maxMessageSize: Int,
+        streamWindowSize: Int32
+    ) {
         self.authority = authority
         self.maxMessageSize = maxMessageSize
+        self.streamWindowSize = streamWindowSize
         super.init(
             loop: loop, fd: fd, tls: tls, buffers: buffers, peerAddress: authority, outputLimit: 256 * 1024,
             connecting: connecting)
@@ -33,9 +39,11 @@ final class ClientConnection: Connection {
 
     /// Starts a call; `onMessage` returns false to cancel it, and `onFinish` runs once with
     /// the final status (also when the call cannot start).
+    /// `timeout` is sent as grpc-timeout and enforced locally after `localTimeout`, which
+    /// defaults to the same value (tests lengthen it to see the server enforce the deadline).
     func startCall(
-        method: String, request: [UInt8], timeout: Duration?, onMessage: @escaping ([UInt8]) -> Bool,
-        onFinish: @escaping (Status) -> Void
+        method: String, request: [UInt8], timeout: Duration?, localTimeout: Duration? = nil,
+        onMessage: @escaping ([UInt8]) -> Bool, onFinish: @escaping (Status) -> Void
     ) {
         let call = ClientCall(method: method, request: request, maxMessageSize: maxMessageSize, onMessage: onMessage, onFinish: onFinish)
         guard state == .open, let http2, !receivedGoAway else {
@@ -57,7 +65,7 @@ final class ClientConnection: Connection {
             return
         }
         calls[call.stream] = call
-        if let timeout {
+        if let timeout = localTimeout ?? timeout {
             call.deadlineTimer = loop.scheduleTimer(after: timeout) { [weak self, weak call] in
                 guard let self, let call else { return }
                 call.deadlineTimer = nil
@@ -78,12 +86,16 @@ final class ClientConnection: Connection {
 
     // MARK: - Connection hooks
 
+    override var isIdle: Bool { calls.isEmpty }
+
     override func handshakeCompleted(peer: PeerIdentity) -> [(id: Int32, value: UInt32)] {
         [
             (Int32(NGHTTP2_SETTINGS_ENABLE_PUSH.rawValue), 0),
-            (Int32(NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE.rawValue), 1024 * 1024),
+            (Int32(NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE.rawValue), UInt32(streamWindowSize)),
         ]
     }
+
+    override var connectionWindowSize: Int32 { max(16 * 1024 * 1024, streamWindowSize) }
 
     override func handshakeFailed(stage: State, reason: String) {
         failure = (stage, reason)
@@ -189,20 +201,8 @@ final class ClientConnection: Connection {
         return .data(length: length, trailers: length == call.outbound.count ? [] : nil)
     }
 
-    override func http2SendData(stream: Int32, frameHeader: UnsafeRawBufferPointer, length: Int) -> Bool {
-        guard let call = calls[stream] else { return false }
-        do {
-            try stage(frameHeader)
-        } catch {
-            return false
-        }
-        return call.outbound.consume(length) { piece in
-            do {
-                try stage(piece)
-                return true
-            } catch {
-                return false
-            }
-        }
+    override func http2SendData(stream: Int32, frameHeader: UnsafeRawBufferPointer, length: Int) -> HTTP2SendResult {
+        guard let call = calls[stream] else { return .failed }
+        return sendDataFrame(frameHeader: frameHeader, length: length, from: &call.outbound)
     }
 }

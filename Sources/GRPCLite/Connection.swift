@@ -52,6 +52,8 @@ class Connection: HTTP2SessionDelegate {
     private var flushAgain = false
     private var flushScheduled = false
     private var handshakeTimer: TimerID?
+    /// A DATA frame was refused for lack of room; nghttp2 holds it until the next flush.
+    private var dataBlocked = false
 
     /// Takes ownership of `fd`, which `close` closes.
     init(loop: EventLoop, fd: Int32, tls: TLSSession, buffers: ConnectionBuffers, peerAddress: String, outputLimit: Int, connecting: Bool) {
@@ -95,8 +97,12 @@ class Connection: HTTP2SessionDelegate {
     /// send, or nil to close the connection after `handshakeFailed`.
     func handshakeCompleted(peer: PeerIdentity) -> [(id: Int32, value: UInt32)] { [] }
     var isServer: Bool { tls.isServer }
+    /// The connection-level receive window to announce once HTTP/2 starts.
+    var connectionWindowSize: Int32 { 65_535 }
     /// Called when connecting or the handshake fails; the connection is closed next.
     func handshakeFailed(stage: State, reason: String) {}
+    /// True when no stream is open, so the peer closing now loses nothing.
+    var isIdle: Bool { true }
     /// Called after each flush, to let streams whose queues drained write again.
     func didFlush() {}
     /// Called once when the connection closes; `reason` is nil after an orderly end.
@@ -112,7 +118,29 @@ class Connection: HTTP2SessionDelegate {
     func http2StreamClosed(stream: Int32, errorCode: UInt32) {}
     func http2GoAway(lastStreamID: Int32, errorCode: UInt32) {}
     func http2ReadData(stream: Int32, maxLength: Int) -> HTTP2DataRead { .deferred }
-    func http2SendData(stream: Int32, frameHeader: UnsafeRawBufferPointer, length: Int) -> Bool { false }
+    func http2SendData(stream: Int32, frameHeader: UnsafeRawBufferPointer, length: Int) -> HTTP2SendResult { .failed }
+
+    /// Writes one DATA frame from `queue` through TLS, unless the output buffer is full.
+    func sendDataFrame(frameHeader: UnsafeRawBufferPointer, length: Int, from queue: inout OutboundQueue) -> HTTP2SendResult {
+        guard bufferedOutputBytes < outputLimit else {
+            dataBlocked = true
+            return .wouldBlock
+        }
+        do {
+            try stage(frameHeader)
+        } catch {
+            return .failed
+        }
+        let sent = queue.consume(length) { piece in
+            do {
+                try stage(piece)
+                return true
+            } catch {
+                return false
+            }
+        }
+        return sent ? .sent : .failed
+    }
 
     // MARK: - Readiness
 
@@ -170,7 +198,7 @@ class Connection: HTTP2SessionDelegate {
                 if state == .handshaking {
                     fail(stage: .handshaking, reason: "peer closed the connection during the TLS handshake")
                 } else {
-                    close(reason: http2?.wantsRead == false ? nil : "peer closed the connection")
+                    close(reason: isIdle ? nil : "peer closed the connection with calls in flight")
                 }
                 return
             }
@@ -205,7 +233,11 @@ class Connection: HTTP2SessionDelegate {
             let settings = handshakeCompleted(peer: identity)
             guard state == .open else { return }
             do {
-                http2 = try HTTP2Session(isServer: tls.isServer, delegate: self, settings: settings)
+                let session = try HTTP2Session(isServer: tls.isServer, delegate: self, settings: settings)
+                if connectionWindowSize > 65_535 {
+                    try session.setConnectionWindowSize(connectionWindowSize)
+                }
+                http2 = session
             } catch {
                 close(reason: "\(error)")
                 return
@@ -228,7 +260,7 @@ class Connection: HTTP2SessionDelegate {
             case .wantRead:
                 return
             case .closed:
-                close(reason: http2?.wantsRead == false ? nil : "peer closed the TLS session")
+                close(reason: isIdle ? nil : "peer closed the TLS session with calls in flight")
                 return
             case .failed(let reason):
                 close(reason: "TLS error: \(reason)")
@@ -277,6 +309,12 @@ class Connection: HTTP2SessionDelegate {
             if state == .closed {
                 isFlushing = false
                 return
+            }
+            if dataBlocked && bufferedOutputBytes < outputLimit {
+                // The socket took the output, so retry the refused frame now; no readiness
+                // event would trigger it.
+                dataBlocked = false
+                flushAgain = true
             }
             didFlush()
         } while flushAgain && state == .open
@@ -380,6 +418,29 @@ class Connection: HTTP2SessionDelegate {
         } catch {
             close(reason: "\(error)")
         }
+    }
+
+    /// Sends GOAWAY and a TLS close_notify, writes what the socket takes without waiting,
+    /// and closes; for a client that is done with its calls.
+    func closeGracefully() {
+        guard state == .open, let http2 else {
+            close(reason: nil)
+            return
+        }
+        http2.submitGoAway(lastStreamID: 0, errorCode: 0)
+        do {
+            while true {
+                let output = try http2.nextOutput()
+                if output.isEmpty { break }
+                try stage(output)
+            }
+            try commitStaging()
+        } catch {
+            // Closing anyway; the peer sees an end of file instead of GOAWAY.
+        }
+        tls.shutdown()
+        writeSocket()
+        close(reason: nil)
     }
 
     /// Closes the socket at once; streams still open are reported closed by `didClose`.

@@ -11,6 +11,9 @@ public final class GRPCClient {
     public struct Options: Sendable {
         /// The largest response message accepted; larger ones fail with RESOURCE_EXHAUSTED.
         public var maxReceiveMessageSize = 4 * 1024 * 1024
+        /// SETTINGS_INITIAL_WINDOW_SIZE: response bytes one call may have in flight before
+        /// the client acknowledges them (RFC 9113, section 6.9.2); at most 2^31 - 1.
+        public var initialWindowSize: Int32 = 1024 * 1024
         /// How long connecting and the TLS handshake may take together.
         public var connectTimeout: Duration = .seconds(10)
 
@@ -76,10 +79,11 @@ public final class GRPCClient {
 
     private static let cancelledByClient = Status(.cancelled, "cancelled by the client")
 
-    /// Closes the connection, cancelling nothing: calls never outlive the blocking method.
+    /// Closes the connection with GOAWAY and a TLS close_notify; no call is in flight
+    /// because calls never outlive the blocking methods.
     public func close() {
         if let connection, connection.state != .closed {
-            connection.close(reason: nil)
+            connection.closeGracefully()
         }
         connection = nil
     }
@@ -110,7 +114,16 @@ public final class GRPCClient {
             connection.close(reason: nil)
         }
         connection = nil
+        let opened = try openConnection()
+        connection = opened
+        return opened
+    }
 
+    /// The loop that runs this client's connections; tests drive it to run many calls at once.
+    var eventLoop: EventLoop { loop }
+
+    /// Opens a new connection that this client does not cache.
+    func openConnection() throws(Status) -> ClientConnection {
         let addresses: [Socket.Address]
         do {
             addresses = try Socket.resolve(host: host, port: port)
@@ -124,7 +137,6 @@ public final class GRPCClient {
         for address in addresses {
             switch attempt(address) {
             case .success(let connection):
-                self.connection = connection
                 return connection
             case .failure(let status, let retry):
                 lastStatus = status
@@ -159,7 +171,7 @@ public final class GRPCClient {
             let tls = try TLSSession(context: tlsContext, serverName: serverName)
             connection = ClientConnection(
                 loop: loop, fd: fd, tls: tls, buffers: buffers, authority: authority, connecting: !connected,
-                maxMessageSize: options.maxReceiveMessageSize)
+                maxMessageSize: options.maxReceiveMessageSize, streamWindowSize: options.initialWindowSize)
         } catch {
             Syscall.close(fd)
             return .failure(Status(.unavailable, "\(error)"), retry: false)

@@ -33,6 +33,9 @@ public final class GRPCServer {
         /// SETTINGS_INITIAL_WINDOW_SIZE: how many bytes a client may send on a stream before
         /// the server acknowledges them (RFC 9113, section 6.9.2).
         public var initialWindowSize: UInt32 = 1024 * 1024
+        /// The connection-level receive window: how many request bytes all streams of a
+        /// connection may have in flight together.
+        public var connectionWindowSize = 4 * 1024 * 1024
         /// SETTINGS_MAX_HEADER_LIST_SIZE, also enforced on received headers.
         public var maxHeaderListSize = 16 * 1024
         /// Output bytes one connection buffers (TLS records and socket remainder) before it
@@ -56,8 +59,10 @@ public final class GRPCServer {
     private var unaryHandlers: [String: (ServerCallContext, [UInt8], UnaryResponder) -> Void] = [:]
     private var streamingHandlers: [String: (ServerCallContext, [UInt8], ServerStreamWriter) -> Void] = [:]
     private var interceptors: [(ServerCallContext) -> Status?] = []
-    private var shutdownCompletion: (() -> Void)?
+    private var shutdownCompletions: [() -> Void] = []
     private var shutdownTimer: TimerID?
+    private var shutdownDeadline: UInt64?
+    private var isShutdownComplete = false
     private(set) var isShuttingDown = false
 
     /// Receives connection events on the loop thread, for logging.
@@ -240,27 +245,40 @@ public final class GRPCServer {
     /// Stops accepting, sends GOAWAY on every connection so calls in flight can finish,
     /// and closes connections as their calls end. After `gracePeriod` the remaining
     /// connections are closed and their calls cancelled. `completion` runs once, on the
-    /// loop thread, when every connection is closed.
+    /// loop thread, when every connection is closed. Calling it again adds a completion
+    /// and may shorten the grace period; after the shutdown completed, `completion` runs at once.
     public func shutdown(gracePeriod: Duration, completion: @escaping () -> Void) {
-        guard !isShuttingDown else { return }
-        isShuttingDown = true
-        shutdownCompletion = completion
-        for fd in listeners {
-            loop.deregister(fd: fd)
-            Syscall.close(fd)
-        }
-        listeners.removeAll()
-
-        if connections.isEmpty {
-            completeShutdown()
+        if isShutdownComplete {
+            completion()
             return
         }
-        shutdownTimer = loop.scheduleTimer(after: gracePeriod) { [weak self] in
+        shutdownCompletions.append(completion)
+        let deadline = MonotonicClock.nanoseconds() &+ UInt64(max(0, GRPCTimeout.nanoseconds(gracePeriod)))
+        if let current = shutdownDeadline, current <= deadline {
+            return
+        }
+        shutdownDeadline = deadline
+        if let timer = shutdownTimer {
+            loop.cancelTimer(timer)
+        }
+        shutdownTimer = loop.scheduleTimer(atNanoseconds: deadline) { [weak self] in
             guard let self else { return }
             self.shutdownTimer = nil
             for connection in Array(self.connections.values) {
                 connection.close(reason: "server shutting down: grace period of \(gracePeriod) ended")
             }
+        }
+
+        guard !isShuttingDown else { return }
+        isShuttingDown = true
+        for fd in listeners {
+            loop.deregister(fd: fd)
+            Syscall.close(fd)
+        }
+        listeners.removeAll()
+        if connections.isEmpty {
+            completeShutdown()
+            return
         }
         for connection in Array(connections.values) {
             connection.beginShutdown()
@@ -272,9 +290,12 @@ public final class GRPCServer {
             loop.cancelTimer(timer)
             shutdownTimer = nil
         }
-        let completion = shutdownCompletion
-        shutdownCompletion = nil
-        completion?()
+        isShutdownComplete = true
+        let completions = shutdownCompletions
+        shutdownCompletions.removeAll()
+        for completion in completions {
+            completion()
+        }
     }
 
     // MARK: - Accounting

@@ -12,6 +12,15 @@ enum HTTP2DataRead {
     case data(length: Int, trailers: [HTTP2Header]?)
 }
 
+/// What `http2SendData` did with a DATA frame.
+enum HTTP2SendResult {
+    case sent
+    /// Nothing was written because the output buffer is full; nghttp2 retries the same
+    /// frame on a later `nextOutput`.
+    case wouldBlock
+    case failed
+}
+
 /// Receives the events of an `HTTP2Session`, on the loop thread, from inside `receive` or `send`.
 protocol HTTP2SessionDelegate: AnyObject {
     func http2BeginHeaders(stream: Int32)
@@ -25,8 +34,8 @@ protocol HTTP2SessionDelegate: AnyObject {
     func http2GoAway(lastStreamID: Int32, errorCode: UInt32)
     func http2ReadData(stream: Int32, maxLength: Int) -> HTTP2DataRead
     /// Writes the 9-byte frame header and then exactly `length` bytes of the stream's data,
-    /// as reported by the last `http2ReadData` of that stream. Returns false on failure.
-    func http2SendData(stream: Int32, frameHeader: UnsafeRawBufferPointer, length: Int) -> Bool
+    /// as reported by the last `http2ReadData` of that stream, or nothing at all.
+    func http2SendData(stream: Int32, frameHeader: UnsafeRawBufferPointer, length: Int) -> HTTP2SendResult
 }
 
 /// A failure reported by nghttp2, with its error text (nghttp2_strerror(3)).
@@ -121,10 +130,16 @@ final class HTTP2Session {
         }
         nghttp2_session_callbacks_set_send_data_callback(callbacks) { _, frame, frameHeader, length, _, userData in
             guard let frame, let frameHeader else { return Int32(NGHTTP2_ERR_CALLBACK_FAILURE.rawValue) }
-            let sent = HTTP2Session.from(userData).delegate.http2SendData(
+            // nghttp2_session_mem_send keeps packing DATA frames within one call, so this
+            // callback is where the output limit stops it.
+            let result = HTTP2Session.from(userData).delegate.http2SendData(
                 stream: frame.pointee.hd.stream_id, frameHeader: UnsafeRawBufferPointer(start: frameHeader, count: 9),
                 length: length)
-            return sent ? 0 : Int32(NGHTTP2_ERR_CALLBACK_FAILURE.rawValue)
+            switch result {
+            case .sent: return 0
+            case .wouldBlock: return Int32(NGHTTP2_ERR_WOULDBLOCK.rawValue)
+            case .failed: return Int32(NGHTTP2_ERR_CALLBACK_FAILURE.rawValue)
+            }
         }
     }
 
@@ -211,6 +226,13 @@ final class HTTP2Session {
             nghttp2_submit_trailer(session, stream, nva, count)
         }
         guard result == 0 else { throw HTTP2Error(call: "nghttp2_submit_trailer", code: Int(result)) }
+    }
+
+    /// Raises the connection-level receive window from the protocol's 65,535 bytes, which no
+    /// SETTINGS frame can change (nghttp2_session_set_local_window_size(3), RFC 9113 section 6.9.2).
+    func setConnectionWindowSize(_ size: Int32) throws(HTTP2Error) {
+        let result = nghttp2_session_set_local_window_size(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), 0, size)
+        guard result == 0 else { throw HTTP2Error(call: "nghttp2_session_set_local_window_size", code: Int(result)) }
     }
 
     /// Tells nghttp2 to ask a deferred stream's data source again (nghttp2_session_resume_data(3)).

@@ -134,25 +134,13 @@ final class ServerCall {
     }
 
     /// Writes a DATA frame: nghttp2's 9-byte header, then `length` queued bytes.
-    func sendData(frameHeader: UnsafeRawBufferPointer, length: Int) -> Bool {
-        do {
-            try connection.stage(frameHeader)
-        } catch {
-            return false
-        }
-        let sent = outbound.consume(length) { piece in
-            do {
-                try connection.stage(piece)
-                return true
-            } catch {
-                return false
-            }
-        }
-        if sawUnwritable && outbound.count < writeLimit / 2 && !isFinished {
+    func sendData(frameHeader: UnsafeRawBufferPointer, length: Int) -> HTTP2SendResult {
+        let result = connection.sendDataFrame(frameHeader: frameHeader, length: length, from: &outbound)
+        if result == .sent && sawUnwritable && outbound.count < writeLimit / 2 && !isFinished {
             sawUnwritable = false
             connection.markWritable(self)
         }
-        return sent
+        return result
     }
 
     // MARK: - Ending

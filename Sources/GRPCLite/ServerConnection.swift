@@ -28,6 +28,8 @@ final class ServerConnection: Connection {
 
     // MARK: - Connection hooks
 
+    override var isIdle: Bool { calls.isEmpty }
+
     override func handshakeCompleted(peer: PeerIdentity) -> [(id: Int32, value: UInt32)] {
         isAccepted = true
         server.connectionAccepted(self, peer: peer)
@@ -37,6 +39,8 @@ final class ServerConnection: Connection {
             (Int32(NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE.rawValue), UInt32(options.maxHeaderListSize)),
         ]
     }
+
+    override var connectionWindowSize: Int32 { Int32(clamping: options.connectionWindowSize) }
 
     override func handshakeFailed(stage: State, reason: String) {
         server.connectionRefused(self, reason: reason)
@@ -235,8 +239,8 @@ final class ServerConnection: Connection {
         return call.readData(maxLength: maxLength)
     }
 
-    override func http2SendData(stream: Int32, frameHeader: UnsafeRawBufferPointer, length: Int) -> Bool {
-        guard let call = calls[stream] else { return false }
+    override func http2SendData(stream: Int32, frameHeader: UnsafeRawBufferPointer, length: Int) -> HTTP2SendResult {
+        guard let call = calls[stream] else { return .failed }
         return call.sendData(frameHeader: frameHeader, length: length)
     }
 }
