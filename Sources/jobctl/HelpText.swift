@@ -7,8 +7,8 @@ func jobctlHelpText(certificates: String) -> String {
         usage: jobctl [GLOBAL FLAGS] COMMAND ...
 
         commands:
-          start [LIMITS] [--] CMD [ARG ...]   start CMD as a job and print its id
-          run [LIMITS] [--] CMD [ARG ...]     start CMD, stream its output, exit like the job
+          start [FLAGS] [--] CMD [ARG ...]    start CMD as a job and print its id
+          run [FLAGS] [--] CMD [ARG ...]      start CMD, stream its output, exit like the job
           stop JOB_ID                         stop a job: SIGTERM, then SIGKILL after jobd's grace period
           query [--json] JOB_ID               print a job's state, exit code and owner
           list [--json]                       print the jobs this certificate may see
@@ -18,11 +18,12 @@ func jobctlHelpText(certificates: String) -> String {
                                               localhost, 127.0.0.1 and ::1, and client certificates
                                               admin, writer and reader in DIR
 
-        limits (start and run; also accepted after CMD until the first --):
+        start flags (start and run; also accepted after CMD until the first --):
           --cpu PERCENT     share of one CPU, e.g. 50% or 150% (1.5 CPUs)
           --memory BYTES    memory limit with K, M, G or T suffix (powers of 1024), e.g. 256M
           --disk-io RATE    read and write rate, each, on jobd's disk (powers of 1024), e.g. 10MB/s
           --pids N          maximum number of processes and threads in the job (default 1024)
+          --workdir DIR     the job's working directory on jobd's host (default: jobd's own)
 
         global flags (each also read from the environment variable in brackets):
           --server HOST:PORT   jobd address [JOBCTL_SERVER] (default 127.0.0.1:50051)

@@ -12,6 +12,8 @@ struct StartOptions: Equatable {
     var memory: String?
     var diskIO: String?
     var pids: UInt32?
+    /// The job's working directory on jobd's host; nil leaves jobd's default.
+    var workingDirectory: String?
     var command = ""
     var arguments: [String] = []
 }
@@ -41,12 +43,13 @@ struct UsageError: Error, CustomStringConvertible, Equatable {
 
 extension Invocation {
     static let globalFlagNames: Set<String> = ["--server", "--tls-ca", "--tls-cert", "--tls-key"]
-    static let startFlagNames: Set<String> = ["--cpu", "--memory", "--disk-io", "--pids"]
+    static let startFlagNames: Set<String> = ["--cpu", "--memory", "--disk-io", "--pids", "--workdir"]
 
     /// Parses `arguments` (without the program name).
     ///
     /// Global flags may come before or after the command name. For `start` and `run`, flags after the job's
-    /// command name are jobctl's only when they are start flags (`--cpu`, `--memory`, `--disk-io`, `--pids`)
+    /// command name are jobctl's only when they are start flags (`--cpu`, `--memory`, `--disk-io`, `--pids`,
+    /// `--workdir`)
     /// and come before the first `--`. So `jobctl start bash -c "..." --cpu 50%` works, and everything after
     /// `--` goes to the job unchanged.
     static func parse(_ arguments: [String]) throws -> Invocation {
@@ -158,6 +161,7 @@ extension Invocation {
         case "--cpu": options.cpu = value
         case "--memory": options.memory = value
         case "--disk-io": options.diskIO = value
+        case "--workdir": options.workingDirectory = value
         default:
             guard let pids = UInt32(value), pids > 0 else {
                 throw UsageError(

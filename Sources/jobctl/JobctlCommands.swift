@@ -10,7 +10,8 @@ struct JobctlCommands {
     static let callTimeout: Duration = .seconds(30)
 
     func start(_ options: StartOptions) throws -> String {
-        var request = Jobworker_V1_StartRequest(name: options.command, args: options.arguments)
+        var request = Jobworker_V1_StartRequest(
+            name: options.command, args: options.arguments, workingDirectory: options.workingDirectory ?? "")
         if options.cpu != nil || options.memory != nil || options.diskIO != nil || options.pids != nil {
             request.resources = Jobworker_V1_ResourceConfig(
                 cpuQuota: options.cpu ?? "", memoryLimit: options.memory ?? "", diskIO: options.diskIO ?? "",

@@ -82,6 +82,13 @@ final class JobLifecycleTests: EndToEndTestCase {
         XCTAssertEqual(result.status, 7, result.stderrText)
     }
 
+    func testWorkdirSetsJobDirectory() throws {
+        let jobd = try startJobd()
+        let result = try jobctl(["run", "pwd", "--workdir", scratch], on: jobd)
+        XCTAssertEqual(result.status, 0, result.stderrText)
+        XCTAssertEqual(result.stdoutText, scratch + "\n")
+    }
+
     func testRunExitsWith128PlusSignal() throws {
         let jobd = try startJobd()
         let result = try jobctl(["run", "sh", "-c", "kill -KILL $$"], on: jobd)
