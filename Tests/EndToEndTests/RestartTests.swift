@@ -1,7 +1,7 @@
 import Foundation
 import XCTest
 
-/// jobd killed with SIGKILL and started again on the same state directory and cgroup subtree.
+/// jobd under signals: SIGKILL and a restart on the same state directory and cgroup subtree, SIGTERM, SIGHUP.
 final class RestartTests: EndToEndTestCase {
     func testRecoveryAfterSIGKILL() throws {
         let state = scratch + "/state"
@@ -57,6 +57,30 @@ final class RestartTests: EndToEndTestCase {
 
         let again = try startJobd()
         XCTAssertEqual(try queryJSON(jobID, on: again)["state"] as? String, "JOB_STATE_STOPPED")
+    }
+
+    func testSIGHUPReloadsCertificates() throws {
+        let jobd = try startJobd()
+        XCTAssertEqual(try jobctl(["list"], on: jobd).status, 0)
+
+        // A second PKI replaces the files jobd was started with.
+        let replacement = try TestPKI(directory: scratch + "/certs2")
+        for name in ["ca.pem", "server.pem", "server-key.pem"] {
+            let target = pki.directory + "/" + name
+            try FileManager.default.removeItem(atPath: target)
+            try FileManager.default.copyItem(atPath: replacement.directory + "/" + name, toPath: target)
+        }
+        jobd.process.signal(SIGHUP)
+        let deadline = MonotonicDeadline(milliseconds: 10_000)
+        while !jobd.log.contains("certificates reloaded") && !deadline.hasPassed {
+            usleep(50_000)
+        }
+        XCTAssertTrue(jobd.log.contains("certificates reloaded"), jobd.log)
+
+        let old = try jobctl(["list"], on: jobd, as: admin)
+        XCTAssertEqual(old.status, 78, "a certificate of the replaced CA still works: \(old.stderrText)")
+        let new = try jobctl(["list"], on: jobd, as: replacement.identity("admin"))
+        XCTAssertEqual(new.status, 0, new.stderrText)
     }
 
     /// Reads the pid the job printed as its first line.
