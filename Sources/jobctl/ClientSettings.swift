@@ -11,9 +11,11 @@ struct ClientSettings: Equatable {
 
     static let defaultServer = "127.0.0.1:50051"
 
-    /// Returns `$HOME/.jobworker/certs`, the directory `make run` creates with `jobctl certs init`.
+    /// Returns `$HOME/.jobworker/certs`, the directory `make run` creates with `jobctl certs init`; without
+    /// HOME, the home directory from the user database (getpwuid(3)).
     static func defaultCertificateDirectory(environment: [String: String]) -> String {
-        (environment["HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? "/root") + "/.jobworker/certs"
+        let home = environment["HOME"].flatMap { $0.isEmpty ? nil : $0 }
+        return (home ?? FileManager.default.homeDirectoryForCurrentUser.path) + "/.jobworker/certs"
     }
 
     /// Resolves the settings; throws a usage failure for a server address that is not HOST:PORT.
