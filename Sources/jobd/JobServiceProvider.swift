@@ -162,7 +162,7 @@ final class JobServiceProvider {
         }
         guard let caller = context.userInfo[RBACInterceptor.callerKey] as? Caller else {
             // The interceptor runs before every method, so this is a wiring bug, not a client error.
-            throw Status(.internal, "no authorization decision for \(context.method)")
+            throw StatusMapping.missingAuthorization(context.method)
         }
         return caller
     }

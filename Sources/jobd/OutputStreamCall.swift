@@ -43,7 +43,7 @@ final class OutputStreamCall {
                 event = try subscription.next()
             } catch {
                 logger.error("stream failed", ["id": jobID, "error": error])
-                finish(Status(.internal, "cannot read the output of job \"\(jobID)\": \(error)"))
+                finish(StatusMapping.outputUnreadable(jobID: jobID, error))
                 return
             }
 

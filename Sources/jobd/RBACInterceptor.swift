@@ -23,7 +23,7 @@ struct RBACInterceptor {
             return nil
         case .deny(let reason):
             logger.info("call denied", ["method": context.method, "peer": peer.description, "reason": reason])
-            return Status(.permissionDenied, reason)
+            return StatusMapping.permissionDenied(reason)
         }
     }
 }

@@ -60,5 +60,18 @@ enum StatusMapping {
                 + "with cgroup v1 or v2 mounted, or start the job without --cpu, --memory, --disk-io and --pids")
     }
 
+    /// Returns the status for a call the RBAC rules reject; `reason` names the role needed.
+    static func permissionDenied(_ reason: String) -> Status {
+        Status(.permissionDenied, reason)
+    }
+
+    static func outputUnreadable(jobID: String, _ error: Error) -> Status {
+        Status(.internal, "cannot read the output of job \"\(jobID)\": \(error): check the state directory's disk")
+    }
+
+    static func missingAuthorization(_ method: String) -> Status {
+        Status(.internal, "no authorization decision for \(method): the RBAC interceptor did not run")
+    }
+
     static let shuttingDown = Status(.unavailable, "jobd is shutting down: retry once it has restarted")
 }
