@@ -12,6 +12,9 @@ import Glibc
 /// - Disk I/O: a rate, a whole number of bytes with an optional suffix followed by `/s`, e.g.
 ///   `10MB/s`. It limits read and write bandwidth separately, each to this rate, on the whole
 ///   disk behind the state directory (or the configured I/O device).
+///   NOTE: on cgroup v1 writes that a job leaves in the page cache are flushed later by kernel
+///   threads outside its cgroup, so they escape the limit. Reads, O_DIRECT writes and writes the
+///   job flushes itself with fsync(2) are limited. cgroup v2 charges writeback to the job.
 /// - Pids: the maximum number of processes and threads the job may have at once. A job that
 ///   gives none gets ``defaultMaxPids``, so every job has a cap against fork bombs.
 ///
