@@ -8,7 +8,8 @@ import Glibc
 ///   times 100 (`200%` on 2 CPUs). `150%` is a quota of 1.5 CPUs: the kernel lets the job run
 ///   150 ms per 100 ms period, summed over all its threads (v2 `cpu.max`, v1 `cpu.cfs_quota_us`).
 /// - Memory: a whole number of bytes with an optional suffix, at least ``minimumMemoryBytes``
-///   (4M). The limit covers swap too: the job cannot swap its way past it.
+///   (4M). The limit covers swap too, so the job cannot swap its way past it. On a kernel that
+///   does not account swap to cgroups, a memory limit is rejected while swap is active.
 /// - Disk I/O: a rate, a whole number of bytes with an optional suffix followed by `/s`, e.g.
 ///   `10MB/s`. It limits read and write bandwidth separately, each to this rate, on the whole
 ///   disk behind the state directory (or the configured I/O device).
