@@ -49,7 +49,7 @@ run: api cli
 
 test: deps
 	$(SWIFT) build --build-tests
-	JOBWORKER_VENV=$(abspath $(VENV)) $(SWIFT) test --skip-build
+	JOBWORKER_VENV=$(abspath $(VENV)) $(SWIFT) test --skip-build --disable-swift-testing
 
 bench: deps api cli
 	QUICK=$(QUICK) perf/run

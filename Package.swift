@@ -9,7 +9,7 @@ let package = Package(
         .executable(name: "jobctl", targets: ["jobctl"]),
     ],
     targets: [
-        .target(name: "CSystem", path: "Sources/CSystem", cSettings: [.define("_GNU_SOURCE")]),
+        .target(name: "CSystem", path: "Sources/CSystem"),
         .systemLibrary(
             name: "COpenSSL", path: "Sources/COpenSSL", pkgConfig: "openssl",
             providers: [.apt(["libssl-dev"])]),
@@ -30,11 +30,14 @@ let package = Package(
             dependencies: ["Reactor", "Cgroups", "Jobs", "GRPCLite", "JobAPI", "CSystem", "COpenSSL"]),
         .executableTarget(name: "jobctl", dependencies: ["GRPCLite", "JobAPI"]),
 
-        .testTarget(name: "ReactorTests", dependencies: ["Reactor", "CSystem"]),
+        // Blocks SIGHUP before the test process starts its threads, so the signalfd test
+        // receives a process-directed signal instead of the default action ending the run.
+        .target(name: "CTestSignalMask", path: "Tests/CTestSignalMask"),
+        .testTarget(name: "ReactorTests", dependencies: ["Reactor", "CSystem", "CTestSignalMask"]),
         .testTarget(name: "CgroupsTests", dependencies: ["Cgroups", "CSystem"]),
         .testTarget(name: "JobsTests", dependencies: ["Jobs", "Reactor", "Cgroups"]),
-        .testTarget(name: "GRPCLiteTests", dependencies: ["GRPCLite", "Reactor", "COpenSSL"]),
-        .testTarget(name: "JobAPITests", dependencies: ["JobAPI", "GRPCLite"]),
+        .testTarget(name: "GRPCLiteTests", dependencies: ["GRPCLite", "Reactor", "COpenSSL"], exclude: ["Fixtures"]),
+        .testTarget(name: "JobAPITests", dependencies: ["JobAPI", "GRPCLite"], exclude: ["Fixtures"]),
         .testTarget(name: "EndToEndTests", dependencies: ["JobAPI", "GRPCLite", "Reactor", "CSystem"]),
     ],
     swiftLanguageModes: [.v6]

@@ -1,5 +1,7 @@
+#define _GNU_SOURCE
 #include "syscalls.h"
 
+#include <fcntl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -26,3 +28,5 @@ int cs_close_range(unsigned int first, unsigned int last, unsigned int flags) {
 int cs_siginfo_code(const siginfo_t *info) { return info->si_code; }
 int cs_siginfo_status(const siginfo_t *info) { return info->si_status; }
 pid_t cs_siginfo_pid(const siginfo_t *info) { return info->si_pid; }
+
+int cs_pipe2(int fds[2], int flags) { return pipe2(fds, flags); }

@@ -2,6 +2,10 @@
 #define JOBWORKER_CSYSTEM_SYSCALLS_H
 
 #include <signal.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -19,6 +23,10 @@ int cs_waitid_pidfd(int pidfd, siginfo_t *info, int options);
 
 /// Closes every fd from `first` to `last` (close_range(2), Linux 5.9).
 int cs_close_range(unsigned int first, unsigned int last, unsigned int flags);
+
+/// Creates a pipe with `flags` (O_CLOEXEC, O_NONBLOCK) on both ends (pipe2(2)); Swift's Glibc
+/// module does not declare pipe2 because it needs _GNU_SOURCE.
+int cs_pipe2(int fds[2], int flags);
 
 /// Returns the exit status and signal fields of a siginfo_t filled by waitid(2).
 int cs_siginfo_code(const siginfo_t *info);
