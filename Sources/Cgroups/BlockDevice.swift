@@ -23,7 +23,7 @@ struct BlockDevice: Equatable, CustomStringConvertible {
     var description: String { "\(major):\(minor)" }
 
     /// Resolves the disk to throttle: `configured` ("MAJ:MIN" or a /dev path) when given, else
-    /// the device that holds `stateDirectory` (stat(2) st_dev); a partition resolves to its
+    /// the device that contains `stateDirectory` (stat(2) st_dev). A partition resolves to its
     /// parent disk through sysfs `/sys/dev/block/MAJ:MIN`.
     ///
     /// - Throws: CgroupError when the device is not a block device sysfs knows, as for tmpfs,
@@ -85,7 +85,8 @@ struct BlockDevice: Equatable, CustomStringConvertible {
         let text = try CgroupFiles.readTrimmed("/" + parentDev + "/dev")
         let parts = text.split(separator: ":")
         guard parts.count == 2, let major = UInt32(parts[0]), let minor = UInt32(parts[1]) else {
-            throw CgroupError(operation: "read", file: "/\(parentDev)/dev", detail: "expected MAJ:MIN, read \"\(text)\"")
+            throw CgroupError(
+                operation: "read", file: "/\(parentDev)/dev", detail: "expected MAJ:MIN, read \"\(text)\"")
         }
         return BlockDevice(major: major, minor: minor)
     }

@@ -2,8 +2,8 @@ import Glibc
 
 /// One job's cgroup: on v2 a single directory, on v1 one directory per used hierarchy.
 ///
-/// Not Sendable in spirit: jobd uses it on the reactor thread. Every method reads or writes
-/// cgroupfs synchronously; cgroupfs answers from memory, so none of them blocks on I/O, except
+/// jobd uses it on the reactor thread only. Every method reads or writes cgroupfs
+/// synchronously, and cgroupfs serves those from memory without disk I/O. The exceptions are
 /// ``remove(timeout:)`` and ``waitUntilEmpty(timeout:)``, which sleep between polls.
 public final class Cgroup {
     /// The job cgroup's directory name below the jobs directory.
@@ -38,6 +38,13 @@ public final class Cgroup {
     /// Returns the PIDs of the job's processes (v1: the union over its hierarchies).
     public func members() throws -> [Int32] {
         try driver.members(name: name)
+    }
+
+    /// The file whose `populated` field changes when the last task leaves: v2 `cgroup.events`,
+    /// whose changes the kernel reports as a file modified event (inotify IN_MODIFY). Nil on v1,
+    /// where only polling ``isPopulated()`` works.
+    public var eventsFile: String? {
+        version == .v2 ? driver.directory(name: name) + "/cgroup.events" : nil
     }
 
     /// Returns whether any task is left (v2 `cgroup.events` populated; v1 a non-empty member list).

@@ -1,8 +1,8 @@
 import Glibc
 
-/// Creates and removes cgroup directories. On cgroupfs mkdir(2) makes the kernel add the
-/// interface files and rmdir(2) removes a cgroup that has no tasks and no children; tests put a
-/// fake in its place that does the same in a plain directory.
+/// Creates and removes cgroup directories. On cgroupfs, mkdir(2) makes the kernel add the
+/// interface files, and rmdir(2) removes a cgroup only when it has no tasks and no children.
+/// Tests replace it with a fake that does the same in a plain directory.
 protocol CgroupDirectories {
     /// Creates one cgroup; throws CgroupError with EEXIST when it exists.
     func makeDirectory(_ path: String) throws

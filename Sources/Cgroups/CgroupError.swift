@@ -12,7 +12,7 @@ public struct CgroupError: Error, CustomStringConvertible, Equatable, Sendable {
     public let value: String?
     /// errno of the failed call; nil when no call failed.
     public let errno: Int32?
-    /// Why the result is rejected when no errno explains it, or the fix to apply.
+    /// The reason for the failure when no errno explains it, or the fix to apply.
     public let detail: String?
 
     public init(operation: String, file: String, value: String? = nil, errno: Int32? = nil, detail: String? = nil) {

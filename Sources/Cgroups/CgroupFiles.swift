@@ -3,8 +3,8 @@ import Glibc
 /// Reads and writes cgroupfs interface files with the kernel's rules: one write(2) per value,
 /// because cgroupfs parses each write on its own, and errors that carry the path and errno.
 enum CgroupFiles {
-    /// Writes `value` with a single write(2) to an existing file; cgroupfs rejects creating files,
-    /// so a missing file is ENOENT rather than a new regular file.
+    /// Writes `value` with a single write(2) to an existing file. The file is opened without
+    /// O_CREAT because cgroupfs cannot create files, so a missing one fails with ENOENT.
     static func write(_ value: String, to path: String) throws {
         let fd = try retryingEINTR { open(path, O_WRONLY | O_TRUNC | O_CLOEXEC) }
         guard fd >= 0 else {

@@ -1,7 +1,7 @@
 import Glibc
 
-/// What detection reads about the running process and the host; tests put fake contents and a
-/// temporary directory tree in place of the real ones.
+/// The procfs and sysfs inputs of detection, replaced by fake contents and a temporary
+/// directory tree in tests.
 struct CgroupHost {
     /// Contents of /proc/self/mountinfo, where the cgroup filesystems are mounted.
     var mountinfo: String
@@ -9,6 +9,8 @@ struct CgroupHost {
     var procSelfCgroup: String
     /// sysfs directory with one `MAJ:MIN` link per block device.
     var blockDeviceDirectory = "/sys/dev/block"
+    /// The list of active swap areas (proc(5)), read when the kernel does not account swap.
+    var swapsFile = "/proc/swaps"
     /// The pid detection moves into the daemon leaf on v2.
     var processID: Int32 = getpid()
     var directories: any CgroupDirectories = KernelCgroupDirectories()

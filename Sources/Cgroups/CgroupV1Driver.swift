@@ -2,8 +2,8 @@ import Glibc
 
 /// Job cgroups on cgroup v1, where each controller (or group of co-mounted controllers) has a
 /// hierarchy of its own. A job has one directory per used hierarchy, `<own>/<subtree>/<job>`,
-/// where `<own>` is the process's own cgroup in that hierarchy; v1 has no rule against
-/// processes in inner cgroups, so jobd stays where it is.
+/// where `<own>` is the process's own cgroup in that hierarchy. jobd stays where it is because
+/// v1 has no rule against processes in inner cgroups.
 final class CgroupV1Driver: CgroupDriver {
     /// One mounted hierarchy: its controllers (e.g. ["cpu"] or ["cpu", "cpuacct"]) and the
     /// directory holding the job cgroups.
@@ -16,9 +16,10 @@ final class CgroupV1Driver: CgroupDriver {
     let hierarchies: [Hierarchy]
     private let ioDevice: Result<BlockDevice, CgroupError>
     private let directories: any CgroupDirectories
+    private let swapsFile: String
 
-    /// Controllers a job cgroup joins; cpuset and devices stay out because a job needs no
-    /// settings from them and cpuset would need cpus and mems copied in first.
+    /// Controllers a job cgroup joins. cpuset and devices stay out because jobs need no settings
+    /// from them, and a new cpuset cgroup accepts no task until cpus and mems are copied in.
     static let usedControllers = ["cpu", "cpuacct", "memory", "blkio", "pids", "freezer"]
     /// How long killAll waits for freezer.state to reach FROZEN before it kills anyway.
     static let freezeTimeout: Duration = .seconds(2)
@@ -34,8 +35,11 @@ final class CgroupV1Driver: CgroupDriver {
         own: [(controllers: [String], directory: String)], subtreeName: String, host: CgroupHost,
         ioDevice: Result<BlockDevice, CgroupError>
     ) throws {
-        hierarchies = own.map { Hierarchy(controllers: $0.controllers, jobsDirectory: $0.directory + "/" + subtreeName) }
+        hierarchies = own.map {
+            Hierarchy(controllers: $0.controllers, jobsDirectory: $0.directory + "/" + subtreeName)
+        }
         directories = host.directories
+        swapsFile = host.swapsFile
         self.ioDevice = ioDevice
 
         guard hierarchies.contains(where: { $0.controllers.contains("freezer") }) else {
@@ -107,9 +111,9 @@ final class CgroupV1Driver: CgroupDriver {
     }
 
     /// Freezes the job, SIGKILLs each member read while frozen, then thaws so the kills take
-    /// effect. A frozen task cannot fork, so the member list is complete; if freezing does not
-    /// finish in time (a task in uninterruptible sleep), the kill goes ahead and a second round
-    /// catches tasks forked meanwhile.
+    /// effect. A frozen task cannot fork, so the member list is complete. If freezing does not
+    /// finish in time (a task in uninterruptible sleep), the kill goes ahead anyway and a second
+    /// round catches tasks forked meanwhile.
     func killAll(name: String) throws {
         let state = directory(name: name) + "/freezer.state"
         for _ in 0..<2 {
@@ -157,15 +161,20 @@ final class CgroupV1Driver: CgroupDriver {
         return usage
     }
 
-    /// Removes the job's directory in every hierarchy; true only when all are gone.
+    /// Removes the job's directory in every hierarchy; true only when all are gone. The freezer
+    /// directory goes last, and only once the others are gone, so that ``killAll(name:)`` still
+    /// works while any part of the job remains.
     func tryRemove(name: String) throws -> Bool {
         var removed = true
-        for hierarchy in hierarchies {
+        for hierarchy in hierarchies where !hierarchy.controllers.contains("freezer") {
             if !(try removeIfIdle(hierarchy.jobsDirectory + "/" + name, directories: directories)) {
                 removed = false
             }
         }
-        return removed
+        guard removed else {
+            return false
+        }
+        return try removeIfIdle(directory(name: name), directories: directories)
     }
 
     // MARK: - Steps
@@ -204,12 +213,7 @@ final class CgroupV1Driver: CgroupDriver {
             try writeVerified(value, to: directory + "/memory.limit_in_bytes")
             // The memsw limit caps memory plus swap, so equal limits leave no room for swap. It must
             // be written after memory.limit_in_bytes because the kernel keeps memsw >= memory.
-            // NOTE: the file is missing when swap accounting is off (swapaccount=0); swap is then
-            // not charged to the job.
-            let swap = directory + "/memory.memsw.limit_in_bytes"
-            if CgroupFiles.exists(swap) {
-                try writeVerified(value, to: swap)
-            }
+            try limitSwap(value, file: directory + "/memory.memsw.limit_in_bytes", swapsFile: swapsFile)
         }
 
         if let rate = limits.ioBytesPerSecond, let device, let directory = directory(of: "blkio", name: name) {

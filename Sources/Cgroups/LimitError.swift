@@ -7,7 +7,7 @@ public struct LimitError: Error, CustomStringConvertible, Equatable, Sendable {
     public let field: String
     /// The rejected input, exactly as given.
     public let value: String
-    /// What was wrong and what is accepted instead.
+    /// The problem with the value and the accepted form.
     public let reason: String
 
     public init(field: String, value: String, reason: String) {

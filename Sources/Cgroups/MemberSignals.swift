@@ -1,10 +1,10 @@
 import CSystem
 import Glibc
 
-/// Sends `signal` to every task `readMembers` lists, through a pidfd per task so that a PID
-/// recycled after the list was read is never signalled: each pidfd is opened first, then the
-/// list is read again, and only pidfds whose PID is still a member get the signal
-/// (pidfd_open(2), pidfd_send_signal(2)). A task that exits in between yields ESRCH, ignored.
+/// Sends `signal` to every task `readMembers` lists, through one pidfd per task (pidfd_open(2),
+/// pidfd_send_signal(2)). A PID recycled after the list was read is never signalled, because
+/// each pidfd is opened first and only those whose PID is still in a second reading of the
+/// list get the signal. A task that exits in between fails with ESRCH, which is ignored.
 ///
 /// - Returns: the PIDs signalled.
 @discardableResult

@@ -18,7 +18,7 @@ extension ResourceLimits {
             throw reject("below 1%; \(expected)")
         }
         guard percent <= UInt64(maximum) else {
-            throw reject("above \(maximum)%, all \(cpuCount) CPUs of this host; \(expected)")
+            throw reject("above \(maximum)%, all \(maximum / 100) CPUs of this host; \(expected)")
         }
         return UInt32(percent)
     }

@@ -8,12 +8,16 @@ import Glibc
 ///   times 100 (`200%` on 2 CPUs). `150%` is a quota of 1.5 CPUs: the kernel lets the job run
 ///   150 ms per 100 ms period, summed over all its threads (v2 `cpu.max`, v1 `cpu.cfs_quota_us`).
 /// - Memory: a whole number of bytes with an optional suffix, at least ``minimumMemoryBytes``
-///   (4M). The limit covers swap too: the job cannot swap its way past it.
+///   (4M). The limit covers swap too, so the job cannot swap its way past it. On a kernel that
+///   does not account swap to cgroups, a memory limit is rejected while swap is active.
 /// - Disk I/O: a rate, a whole number of bytes with an optional suffix followed by `/s`, e.g.
 ///   `10MB/s`. It limits read and write bandwidth separately, each to this rate, on the whole
 ///   disk behind the state directory (or the configured I/O device).
-/// - Pids: the most processes and threads the job may have at once; ``defaultMaxPids`` when not
-///   given, so every job has a cap against fork bombs.
+///   NOTE: on cgroup v1 writes that a job leaves in the page cache are flushed later by kernel
+///   threads outside its cgroup, so they escape the limit. Reads, O_DIRECT writes and writes the
+///   job flushes itself with fsync(2) are limited. cgroup v2 charges writeback to the job.
+/// - Pids: the maximum number of processes and threads the job may have at once. A job that
+///   gives none gets ``defaultMaxPids``, so every job has a cap against fork bombs.
 ///
 /// Units: every suffix is a power of 1024, for memory and rates alike. `K`, `KB`, `KiB` all mean
 /// 1024 bytes; `M`, `MB`, `MiB` mean 1024², `G`/`GB`/`GiB` 1024³ and `T`/`TB`/`TiB` 1024⁴.
@@ -29,7 +33,7 @@ public struct ResourceLimits: Equatable, Sendable {
     public var memoryBytes: UInt64?
     /// Read and write bandwidth limit, each in bytes per second. Nil is no limit.
     public var ioBytesPerSecond: UInt64?
-    /// The most tasks (processes and threads) the job may have at once.
+    /// Maximum number of tasks (processes and threads) the job may have at once.
     public var maxPids: UInt32
 
     /// Tasks allowed to a job that gave no max_pids: enough for a build with parallel compilers,
@@ -54,8 +58,8 @@ public struct ResourceLimits: Equatable, Sendable {
         self.maxPids = maxPids
     }
 
-    /// Parses and validates user limit strings; nil leaves a field unlimited (pids: the default
-    /// cap), and an empty string is an error because the caller asked for a limit and gave none.
+    /// Parses and validates user limit strings. Nil leaves a field unlimited (pids: the default
+    /// cap). An empty string is an error because the caller requested a limit and gave none.
     ///
     /// - Parameter cpuCount: CPUs on the host, the upper bound of the CPU percentage divided by 100.
     /// - Throws: ``LimitError`` naming the first invalid value and the expected form.

@@ -1,39 +1,56 @@
 import Cgroups
 import XCTest
 
+/// One row of a parse table: the user strings and, for accepted input, the limits expected.
+private struct ParseCase {
+    var description: String
+    var cpu: String? = nil
+    var memory: String? = nil
+    var diskIO: String? = nil
+    var pids: UInt32? = nil
+
+    func parse() throws -> ResourceLimits {
+        try ResourceLimits.parse(cpu: cpu, memory: memory, diskIO: diskIO, maxPids: pids, cpuCount: 2)
+    }
+}
+
 final class ResourceLimitsTests: XCTestCase {
     private let mebibyte: UInt64 = 1024 * 1024
 
     func testParseAcceptedValues() throws {
-        let cases: [(description: String, cpu: String?, memory: String?, diskIO: String?, pids: UInt32?, expected: ResourceLimits)] = [
-            ("nothing given leaves every field unlimited and pids at the default", nil, nil, nil, nil,
-             ResourceLimits(maxPids: ResourceLimits.defaultMaxPids)),
-            ("half a CPU", "50%", nil, nil, nil, ResourceLimits(cpuPercent: 50)),
-            ("1.5 CPUs on a 2-CPU host", "150%", nil, nil, nil, ResourceLimits(cpuPercent: 150)),
-            ("the lowest CPU share", "1%", nil, nil, nil, ResourceLimits(cpuPercent: 1)),
-            ("every CPU of the host", "200%", nil, nil, nil, ResourceLimits(cpuPercent: 200)),
-            ("memory in M is mebibytes", nil, "256M", nil, nil, ResourceLimits(memoryBytes: 256 * mebibyte)),
-            ("memory in MB is mebibytes too", nil, "256MB", nil, nil, ResourceLimits(memoryBytes: 256 * mebibyte)),
-            ("memory in MiB", nil, "256MiB", nil, nil, ResourceLimits(memoryBytes: 256 * mebibyte)),
-            ("lowercase suffix", nil, "256m", nil, nil, ResourceLimits(memoryBytes: 256 * mebibyte)),
-            ("memory in K", nil, "8192K", nil, nil, ResourceLimits(memoryBytes: 8 * mebibyte)),
-            ("memory in G", nil, "2G", nil, nil, ResourceLimits(memoryBytes: 2 * 1024 * mebibyte)),
-            ("memory in TiB", nil, "1TiB", nil, nil, ResourceLimits(memoryBytes: 1024 * 1024 * mebibyte)),
-            ("memory in plain bytes", nil, "4194304", nil, nil, ResourceLimits(memoryBytes: 4 * mebibyte)),
-            ("memory with a B suffix", nil, "4194304B", nil, nil, ResourceLimits(memoryBytes: 4 * mebibyte)),
-            ("disk I/O in MB/s is mebibytes per second", nil, nil, "10MB/s", nil,
-             ResourceLimits(ioBytesPerSecond: 10 * mebibyte)),
-            ("disk I/O in M/s", nil, nil, "10M/s", nil, ResourceLimits(ioBytesPerSecond: 10 * mebibyte)),
-            ("disk I/O in KiB/s", nil, nil, "512KiB/s", nil, ResourceLimits(ioBytesPerSecond: 512 * 1024)),
-            ("disk I/O in bytes per second", nil, nil, "1000/s", nil, ResourceLimits(ioBytesPerSecond: 1000)),
-            ("max_pids given", nil, nil, nil, 64, ResourceLimits(maxPids: 64)),
-            ("all limits together", "20%", "64M", "5MB/s", 100,
-             ResourceLimits(cpuPercent: 20, memoryBytes: 64 * mebibyte, ioBytesPerSecond: 5 * mebibyte, maxPids: 100)),
+        let cases: [(ParseCase, ResourceLimits)] = [
+            (ParseCase(description: "nothing given: no limits, default max_pids"), ResourceLimits(maxPids: 1024)),
+            (ParseCase(description: "half a CPU", cpu: "50%"), ResourceLimits(cpuPercent: 50)),
+            (ParseCase(description: "1.5 CPUs on a 2-CPU host", cpu: "150%"), ResourceLimits(cpuPercent: 150)),
+            (ParseCase(description: "the lowest CPU limit", cpu: "1%"), ResourceLimits(cpuPercent: 1)),
+            (ParseCase(description: "every CPU of the host", cpu: "200%"), ResourceLimits(cpuPercent: 200)),
+            (ParseCase(description: "M is mebibytes", memory: "256M"), ResourceLimits(memoryBytes: 256 * mebibyte)),
+            (
+                ParseCase(description: "MB is mebibytes too", memory: "256MB"),
+                ResourceLimits(memoryBytes: 256 * mebibyte)
+            ),
+            (ParseCase(description: "MiB", memory: "256MiB"), ResourceLimits(memoryBytes: 256 * mebibyte)),
+            (ParseCase(description: "lowercase suffix", memory: "256m"), ResourceLimits(memoryBytes: 256 * mebibyte)),
+            (ParseCase(description: "K is kibibytes", memory: "8192K"), ResourceLimits(memoryBytes: 8 * mebibyte)),
+            (ParseCase(description: "G is gibibytes", memory: "2G"), ResourceLimits(memoryBytes: 2048 * mebibyte)),
+            (ParseCase(description: "TiB", memory: "1TiB"), ResourceLimits(memoryBytes: 1024 * 1024 * mebibyte)),
+            (ParseCase(description: "plain bytes", memory: "4194304"), ResourceLimits(memoryBytes: 4 * mebibyte)),
+            (ParseCase(description: "B suffix", memory: "4194304B"), ResourceLimits(memoryBytes: 4 * mebibyte)),
+            (
+                ParseCase(description: "MB/s is MiB/s", diskIO: "10MB/s"),
+                ResourceLimits(ioBytesPerSecond: 10 * mebibyte)
+            ),
+            (ParseCase(description: "M/s", diskIO: "10M/s"), ResourceLimits(ioBytesPerSecond: 10 * mebibyte)),
+            (ParseCase(description: "KiB/s", diskIO: "512KiB/s"), ResourceLimits(ioBytesPerSecond: 512 * 1024)),
+            (ParseCase(description: "bytes per second", diskIO: "1000/s"), ResourceLimits(ioBytesPerSecond: 1000)),
+            (ParseCase(description: "max_pids given", pids: 64), ResourceLimits(maxPids: 64)),
+            (
+                ParseCase(description: "all limits together", cpu: "20%", memory: "64M", diskIO: "5MB/s", pids: 100),
+                ResourceLimits(cpuPercent: 20, memoryBytes: 64 * mebibyte, ioBytesPerSecond: 5 * mebibyte, maxPids: 100)
+            ),
         ]
-        for entry in cases {
-            let limits = try ResourceLimits.parse(
-                cpu: entry.cpu, memory: entry.memory, diskIO: entry.diskIO, maxPids: entry.pids, cpuCount: 2)
-            XCTAssertEqual(limits, entry.expected, entry.description)
+        for (entry, expected) in cases {
+            XCTAssertEqual(try entry.parse(), expected, entry.description)
         }
     }
 
@@ -41,48 +58,86 @@ final class ResourceLimitsTests: XCTestCase {
         let memoryForm = "expected bytes with an optional K, M, G or T suffix, e.g. 256M"
         let cpuForm = "expected a whole percentage of one CPU from 1% to 200%, e.g. 50%"
         let rateForm = "expected bytes per second with an optional K, M, G or T suffix, e.g. 10MB/s"
-        let cases: [(description: String, cpu: String?, memory: String?, diskIO: String?, pids: UInt32?, message: String)] = [
-            ("unknown memory suffix", nil, "256X", nil, nil, "invalid memory limit \"256X\": \(memoryForm)"),
-            ("negative memory", nil, "-1", nil, nil, "invalid memory limit \"-1\": \(memoryForm)"),
-            ("zero memory", nil, "0", nil, nil, "invalid memory limit \"0\": 0 is not a limit; \(memoryForm)"),
-            ("empty memory", nil, "", nil, nil, "invalid memory limit \"\": \(memoryForm)"),
-            ("exponent notation", nil, "1e9", nil, nil, "invalid memory limit \"1e9\": \(memoryForm)"),
-            ("memory beyond 64 bits", nil, "99999999999999999999", nil, nil,
-             "invalid memory limit \"99999999999999999999\": too large; \(memoryForm)"),
-            ("memory overflowing with its suffix", nil, "99999999999T", nil, nil,
-             "invalid memory limit \"99999999999T\": too large, the maximum is 9223372036854775807 bytes; \(memoryForm)"),
-            ("memory below the minimum", nil, "1M", nil, nil,
-             "invalid memory limit \"1M\": below the minimum of 4M; \(memoryForm)"),
-            ("letters for memory", nil, "abc", nil, nil, "invalid memory limit \"abc\": \(memoryForm)"),
-            ("fractional memory", nil, "1.5G", nil, nil, "invalid memory limit \"1.5G\": \(memoryForm)"),
-            ("memory with spaces", nil, " 256M", nil, nil, "invalid memory limit \" 256M\": \(memoryForm)"),
-            ("zero CPU", "0%", nil, nil, nil, "invalid CPU limit \"0%\": below 1%; \(cpuForm)"),
-            ("negative CPU", "-50%", nil, nil, nil, "invalid CPU limit \"-50%\": \(cpuForm)"),
-            ("CPU without a percent sign", "150", nil, nil, nil, "invalid CPU limit \"150\": \(cpuForm)"),
-            ("CPU above the host's cores", "250%", nil, nil, nil,
-             "invalid CPU limit \"250%\": above 200%, all 2 CPUs of this host; \(cpuForm)"),
-            ("empty CPU", "", nil, nil, nil, "invalid CPU limit \"\": \(cpuForm)"),
-            ("letters for CPU", "abc", nil, nil, nil, "invalid CPU limit \"abc\": \(cpuForm)"),
-            ("fractional CPU", "12.5%", nil, nil, nil, "invalid CPU limit \"12.5%\": \(cpuForm)"),
-            ("CPU beyond 64 bits", "99999999999999999999%", nil, nil, nil,
-             "invalid CPU limit \"99999999999999999999%\": \(cpuForm)"),
-            ("rate without /s", nil, nil, "10MB", nil, "invalid disk I/O limit \"10MB\": \(rateForm)"),
-            ("zero rate", nil, nil, "0/s", nil, "invalid disk I/O limit \"0/s\": 0 is not a limit; \(rateForm)"),
-            ("empty rate", nil, nil, "", nil, "invalid disk I/O limit \"\": \(rateForm)"),
-            ("unknown rate unit", nil, nil, "10XB/s", nil, "invalid disk I/O limit \"10XB/s\": \(rateForm)"),
-            ("negative rate", nil, nil, "-1MB/s", nil, "invalid disk I/O limit \"-1MB/s\": \(rateForm)"),
-            ("zero max_pids", nil, nil, nil, 0, "invalid max_pids \"0\": expected a number of processes from 1 to 4194304"),
-            ("max_pids above the kernel's limit", nil, nil, nil, 5_000_000,
-             "invalid max_pids \"5000000\": expected a number of processes from 1 to 4194304"),
+        let pidsForm = "expected a number of processes from 1 to 4194304"
+        let cases: [(ParseCase, String)] = [
+            (ParseCase(description: "unknown suffix", memory: "256X"), "invalid memory limit \"256X\": \(memoryForm)"),
+            (ParseCase(description: "negative memory", memory: "-1"), "invalid memory limit \"-1\": \(memoryForm)"),
+            (
+                ParseCase(description: "zero memory", memory: "0"),
+                "invalid memory limit \"0\": 0 is not a limit; \(memoryForm)"
+            ),
+            (ParseCase(description: "empty memory", memory: ""), "invalid memory limit \"\": \(memoryForm)"),
+            (ParseCase(description: "exponent notation", memory: "1e9"), "invalid memory limit \"1e9\": \(memoryForm)"),
+            (
+                ParseCase(description: "beyond 64 bits", memory: "99999999999999999999"),
+                "invalid memory limit \"99999999999999999999\": too large; \(memoryForm)"
+            ),
+            (
+                ParseCase(description: "overflow through the suffix", memory: "99999999999T"),
+                "invalid memory limit \"99999999999T\": too large, the maximum is 9223372036854775807 bytes; "
+                    + memoryForm
+            ),
+            (
+                ParseCase(description: "below the minimum", memory: "1M"),
+                "invalid memory limit \"1M\": below the minimum of 4M; \(memoryForm)"
+            ),
+            (
+                ParseCase(description: "letters for memory", memory: "abc"),
+                "invalid memory limit \"abc\": \(memoryForm)"
+            ),
+            (
+                ParseCase(description: "fractional memory", memory: "1.5G"),
+                "invalid memory limit \"1.5G\": \(memoryForm)"
+            ),
+            (ParseCase(description: "leading space", memory: " 256M"), "invalid memory limit \" 256M\": \(memoryForm)"),
+            (ParseCase(description: "zero CPU", cpu: "0%"), "invalid CPU limit \"0%\": below 1%; \(cpuForm)"),
+            (ParseCase(description: "negative CPU", cpu: "-50%"), "invalid CPU limit \"-50%\": \(cpuForm)"),
+            (ParseCase(description: "CPU without %", cpu: "150"), "invalid CPU limit \"150\": \(cpuForm)"),
+            (
+                ParseCase(description: "CPU above the host's cores", cpu: "250%"),
+                "invalid CPU limit \"250%\": above 200%, all 2 CPUs of this host; \(cpuForm)"
+            ),
+            (ParseCase(description: "empty CPU", cpu: ""), "invalid CPU limit \"\": \(cpuForm)"),
+            (ParseCase(description: "letters for CPU", cpu: "abc"), "invalid CPU limit \"abc\": \(cpuForm)"),
+            (ParseCase(description: "fractional CPU", cpu: "12.5%"), "invalid CPU limit \"12.5%\": \(cpuForm)"),
+            (
+                ParseCase(description: "CPU beyond 64 bits", cpu: "99999999999999999999%"),
+                "invalid CPU limit \"99999999999999999999%\": \(cpuForm)"
+            ),
+            (ParseCase(description: "rate without /s", diskIO: "10MB"), "invalid disk I/O limit \"10MB\": \(rateForm)"),
+            (
+                ParseCase(description: "zero rate", diskIO: "0/s"),
+                "invalid disk I/O limit \"0/s\": 0 is not a limit; \(rateForm)"
+            ),
+            (ParseCase(description: "empty rate", diskIO: ""), "invalid disk I/O limit \"\": \(rateForm)"),
+            (
+                ParseCase(description: "unknown rate unit", diskIO: "10XB/s"),
+                "invalid disk I/O limit \"10XB/s\": \(rateForm)"
+            ),
+            (
+                ParseCase(description: "negative rate", diskIO: "-1MB/s"),
+                "invalid disk I/O limit \"-1MB/s\": \(rateForm)"
+            ),
+            (ParseCase(description: "zero max_pids", pids: 0), "invalid max_pids \"0\": \(pidsForm)"),
+            (
+                ParseCase(description: "max_pids above PID_MAX_LIMIT", pids: 5_000_000),
+                "invalid max_pids \"5000000\": \(pidsForm)"
+            ),
         ]
-        for entry in cases {
-            XCTAssertThrowsError(
-                try ResourceLimits.parse(
-                    cpu: entry.cpu, memory: entry.memory, diskIO: entry.diskIO, maxPids: entry.pids, cpuCount: 2),
-                entry.description
-            ) { error in
-                XCTAssertEqual(String(describing: error), entry.message, entry.description)
+        for (entry, message) in cases {
+            XCTAssertThrowsError(try entry.parse(), entry.description) { error in
+                XCTAssertEqual(String(describing: error), message, entry.description)
             }
+        }
+    }
+
+    func testParseErrorIsLimitError() {
+        XCTAssertThrowsError(try ParseCase(description: "", memory: "256X").parse()) { error in
+            XCTAssertEqual(
+                error as? LimitError,
+                LimitError(
+                    field: "memory limit", value: "256X",
+                    reason: "expected bytes with an optional K, M, G or T suffix, e.g. 256M"))
         }
     }
 
