@@ -56,9 +56,12 @@ public final class Job {
     /// Maximum reads per pipe per loop batch, so a chatty job cannot starve other fds.
     private static let readsPerWakeup = 16
     /// How long the pipes may stay open after the leader exited and the cgroup was killed.
-    /// A process outside the cgroup that holds a write end (received over a socket, say)
+    /// A process outside the cgroup that has a write end open (received over a socket, say)
     /// must not keep the job alive.
     private static let pipeDrainDeadline = Duration.seconds(5)
+    /// Maximum bytes the final drain of a pipe reads before closing it: four default pipe
+    /// buffers (64 KiB each, pipe(7)), ample for what a killed job left behind.
+    private static let finalDrainLimit = 256 * 1024
 
     /// Creates a running job around a spawned process. `begin` starts following it.
     init(
@@ -181,39 +184,21 @@ public final class Job {
 
     /// Reads chunks of up to 64 KiB from `pipe` into the log. Stops when the pipe is empty,
     /// after `readsPerWakeup` chunks (epoll reports it again), or when log writes back up.
+    /// `untilEmpty` is the final drain before the pipe is closed: it ignores both limits but
+    /// stops after `finalDrainLimit` bytes, because a process outside the job may keep writing.
     private func read(_ pipe: OutputPipe, untilEmpty: Bool = false) {
         guard let output else { return }
         var reads = 0
+        var drained = 0
         var appended = false
-        while pipe.isOpen && (untilEmpty || reads < Self.readsPerWakeup) {
-            // A final drain ignores the backpressure: what is left in the pipe is bounded by
-            // its capacity.
+        while pipe.isOpen && (untilEmpty ? drained < Self.finalDrainLimit : reads < Self.readsPerWakeup) {
             if output.isBackpressured && !untilEmpty {
                 pause(pipe)
                 break
             }
 
-            var isEmpty = false
-            var isEOF = false
-            let chunk: SharedBytes
-            do {
-                chunk = try SharedBytes(capacity: OutputLogFormat.maxPayloadSize) { buffer in
-                    guard let count = try Syscall.callNonBlocking("read", "fd \(pipe.fd)", {
-                        Glibc.read(pipe.fd, buffer.baseAddress, buffer.count)
-                    }) else {
-                        isEmpty = true
-                        return 0
-                    }
-                    isEOF = count == 0
-                    return count
-                }
-            } catch {
-                cleanupErrors.append("reading the \(pipe.stream) pipe failed: \(error)")
-                isEOF = true
-                chunk = SharedBytes([])
-            }
-            if isEmpty { break }
-            if isEOF {
+            guard let chunk = readChunk(from: pipe) else { break }
+            if chunk.count == 0 {
                 close(pipe)
                 break
             }
@@ -221,11 +206,31 @@ public final class Job {
             output.append(chunk, stream: pipe.stream)
             appended = true
             reads += 1
+            drained += chunk.count
             // A short read means the pipe is empty now, so skip the read that would return EAGAIN.
             if chunk.count < OutputLogFormat.maxPayloadSize && !untilEmpty { break }
         }
         if appended { wakeSubscriptions() }
         if !pipe.isOpen { finishIfDone() }
+    }
+
+    /// Returns the next chunk read from `pipe`, an empty chunk at EOF (or after a read error,
+    /// which ends the pipe too), or nil when the pipe is empty for now (EAGAIN).
+    private func readChunk(from pipe: OutputPipe) -> SharedBytes? {
+        var isEmpty = false
+        do {
+            let chunk = try SharedBytes(capacity: OutputLogFormat.maxPayloadSize) { buffer in
+                let count = try Syscall.callNonBlocking("read", "fd \(pipe.fd)") {
+                    Glibc.read(pipe.fd, buffer.baseAddress, buffer.count)
+                }
+                isEmpty = count == nil
+                return count ?? 0
+            }
+            return isEmpty ? nil : chunk
+        } catch {
+            cleanupErrors.append("reading the \(pipe.stream) pipe failed: \(error)")
+            return SharedBytes([])
+        }
     }
 
     private func close(_ pipe: OutputPipe) {

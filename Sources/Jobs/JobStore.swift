@@ -15,7 +15,10 @@ struct JobStore {
             try FileManager.default.createDirectory(
                 atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         } catch {
-            throw JobError(.storage, "cannot create the jobs directory \"\(directory)\": \(error.localizedDescription)")
+            throw JobError(
+                .storage,
+                "cannot create the jobs directory \"\(directory)\": \(error.localizedDescription); "
+                    + "check that the state directory is writable")
         }
     }
 
@@ -51,7 +54,10 @@ struct JobStore {
             _ = try Syscall.call("rename", temporary) { rename(temporary, path) }
         } catch let error as SystemError {
             unlink(temporary)
-            throw JobError(.storage, "cannot save the metadata of job \(status.id): \(error)")
+            throw JobError(
+                .storage,
+                "cannot save the metadata of job \(status.id): \(error); "
+                    + "check that \(directory) is writable and the disk has space")
         }
     }
 
@@ -68,7 +74,9 @@ struct JobStore {
         do {
             names = try FileManager.default.contentsOfDirectory(atPath: directory)
         } catch {
-            throw JobError(.storage, "cannot list the jobs directory \"\(directory)\": \(error.localizedDescription)")
+            throw JobError(
+                .storage,
+                "cannot list the jobs directory \"\(directory)\": \(error.localizedDescription); check its permissions")
         }
 
         var statuses: [JobStatus] = []
@@ -133,11 +141,13 @@ struct JobRecord: Codable {
         startedAtNanoseconds = status.startedAtNanoseconds
         endedAtNanoseconds = status.endedAtNanoseconds
         usage = status.usage.map {
-            Usage(cpuNanoseconds: $0.cpuNanoseconds, memoryPeakBytes: $0.memoryPeakBytes,
-                  ioReadBytes: $0.ioReadBytes, ioWriteBytes: $0.ioWriteBytes, oomKills: $0.oomKills)
+            Usage(
+                cpuNanoseconds: $0.cpuNanoseconds, memoryPeakBytes: $0.memoryPeakBytes,
+                ioReadBytes: $0.ioReadBytes, ioWriteBytes: $0.ioWriteBytes, oomKills: $0.oomKills)
         }
-        limits = Limits(cpuPercent: status.limits.cpuPercent, memoryBytes: status.limits.memoryBytes,
-                        ioBytesPerSecond: status.limits.ioBytesPerSecond, maxPids: status.limits.maxPids)
+        limits = Limits(
+            cpuPercent: status.limits.cpuPercent, memoryBytes: status.limits.memoryBytes,
+            ioBytesPerSecond: status.limits.ioBytesPerSecond, maxPids: status.limits.maxPids)
     }
 
     var status: JobStatus {
@@ -150,11 +160,13 @@ struct JobRecord: Codable {
                 signal: signal, oomKilled: oomKilled, startedAtNanoseconds: startedAtNanoseconds,
                 endedAtNanoseconds: endedAtNanoseconds,
                 usage: usage.map {
-                    ResourceUsage(cpuNanoseconds: $0.cpuNanoseconds, memoryPeakBytes: $0.memoryPeakBytes,
-                                  ioReadBytes: $0.ioReadBytes, ioWriteBytes: $0.ioWriteBytes, oomKills: $0.oomKills)
+                    ResourceUsage(
+                        cpuNanoseconds: $0.cpuNanoseconds, memoryPeakBytes: $0.memoryPeakBytes,
+                        ioReadBytes: $0.ioReadBytes, ioWriteBytes: $0.ioWriteBytes, oomKills: $0.oomKills)
                 },
-                limits: ResourceLimits(cpuPercent: limits.cpuPercent, memoryBytes: limits.memoryBytes,
-                                       ioBytesPerSecond: limits.ioBytesPerSecond, maxPids: limits.maxPids))
+                limits: ResourceLimits(
+                    cpuPercent: limits.cpuPercent, memoryBytes: limits.memoryBytes,
+                    ioBytesPerSecond: limits.ioBytesPerSecond, maxPids: limits.maxPids))
         }
     }
 }

@@ -65,8 +65,17 @@ final class OutputLog {
         assert(fd < 0, "OutputLog released without close()")
     }
 
+    /// Maximum records whose writes are in flight, so a job writing tiny chunks cannot fill
+    /// the ring's shared queue (each record takes two writes).
+    static let maxPendingRecords = 64
+
     /// True when the job should stop reading its pipes until `onProgress` runs.
-    var isBackpressured: Bool { pendingBytes >= maxPendingBytes || !blockedWrites.isEmpty }
+    var isBackpressured: Bool {
+        pendingBytes >= maxPendingBytes || pendingRecordCount >= Self.maxPendingRecords || !blockedWrites.isEmpty
+    }
+
+    /// The number of records appended but not yet durable.
+    var pendingRecordCount: Int { pendingRecords.count - pendingHead }
 
     /// True when no write is pending or blocked.
     var isIdle: Bool { pendingHead == pendingRecords.count && blockedWrites.isEmpty }

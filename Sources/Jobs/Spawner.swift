@@ -92,8 +92,9 @@ enum Spawner {
         if status == 0 {
             return SpawnedProcess(pid: result.pid, pidfd: result.pidfd)
         }
-        throw spawnError(result, command: command, candidates: candidates, searchPath: searchPath,
-                         workingDirectory: request.workingDirectory)
+        throw spawnError(
+            result, command: command, candidates: candidates, searchPath: searchPath,
+            workingDirectory: request.workingDirectory)
     }
 
     private static func spawnError(
@@ -110,15 +111,16 @@ enum Spawner {
             if !command.contains("/") && (errno == ENOENT || errno == ENOTDIR) {
                 reportedSearchPath = searchPath
             }
-            // execve reports a directory as EACCES; say what the path really is.
+            // execve reports a directory as EACCES, so report EISDIR, the real cause.
             if errno == EACCES, let path, isDirectory(path) {
                 errno = EISDIR
             }
         } else if result.stage == Int32(CS_SPAWN_STAGE_CHDIR.rawValue) {
             path = workingDirectory
         }
-        return SpawnError(stage: result.stage, errno: errno, command: command, path: path,
-                          searchPath: reportedSearchPath)
+        return SpawnError(
+            stage: result.stage, errno: errno, command: command, path: path,
+            searchPath: reportedSearchPath)
     }
 
     private static func isDirectory(_ path: String) -> Bool {

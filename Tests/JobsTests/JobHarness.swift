@@ -24,8 +24,10 @@ final class JobHarness {
         }
         let cgroups: CgroupManager
         do {
+            // One subtree per test process: concurrent runs (other worktrees, CI) must not
+            // see or remove each other's job cgroups.
             cgroups = try CgroupManager.detect(
-                subtreeName: "jobworker-jobs-tests", stateDirectory: directory, ioDevice: nil)
+                subtreeName: "jobworker-jobs-tests-\(getpid())", stateDirectory: directory, ioDevice: nil)
         } catch {
             try skipOrFail("cgroups are not writable here: \(error)")
         }
@@ -77,6 +79,11 @@ final class JobHarness {
         _ = try? loop.run(until: { self.manager.allJobs.allSatisfy(\.isFinished) }, timeout: .seconds(10))
         ring.close()
         try? FileManager.default.removeItem(atPath: stateDirectory)
+        // Empty once every job finished. On v2 the subtree keeps the leaf this process was
+        // moved into, which cannot be removed while the process lives.
+        for directory in cgroups?.jobsDirectories ?? [] {
+            rmdir(directory)
+        }
     }
 
     func start(_ command: String, _ arguments: [String] = [], id: String? = nil) throws -> Job {
@@ -89,8 +96,10 @@ final class JobHarness {
 
     /// Runs the loop until `job` finished; fails the test on timeout.
     @discardableResult
-    func waitUntilFinished(_ job: Job, timeout: Duration = .seconds(10), file: StaticString = #filePath,
-                           line: UInt = #line) throws -> JobStatus {
+    func waitUntilFinished(
+        _ job: Job, timeout: Duration = .seconds(10), file: StaticString = #filePath,
+        line: UInt = #line
+    ) throws -> JobStatus {
         let finished = try loop.run(until: { job.isFinished }, timeout: timeout)
         XCTAssertTrue(finished, "job \(job.id) did not finish within \(timeout)", file: file, line: line)
         return job.status
@@ -125,10 +134,12 @@ final class JobHarness {
                 while let event = try subscription.next() {
                     switch event {
                     case .output(let bytes, .stdout):
-                        collected.stdoutData.append(bytes.baseAddress.assumingMemoryBound(to: UInt8.self), count: bytes.count)
+                        collected.stdoutData.append(
+                            bytes.baseAddress.assumingMemoryBound(to: UInt8.self), count: bytes.count)
                         collected.chunks += 1
                     case .output(let bytes, .stderr):
-                        collected.stderrData.append(bytes.baseAddress.assumingMemoryBound(to: UInt8.self), count: bytes.count)
+                        collected.stderrData.append(
+                            bytes.baseAddress.assumingMemoryBound(to: UInt8.self), count: bytes.count)
                         collected.chunks += 1
                     case .finished(let status):
                         collected.status = status
@@ -142,8 +153,10 @@ final class JobHarness {
     }
 
     /// Subscribes to `job` and runs the loop until the subscription ends.
-    func collect(_ job: Job, timeout: Duration = .seconds(10), file: StaticString = #filePath,
-                 line: UInt = #line) throws -> Collected {
+    func collect(
+        _ job: Job, timeout: Duration = .seconds(10), file: StaticString = #filePath,
+        line: UInt = #line
+    ) throws -> Collected {
         let collector = Collector(manager.subscribe(job))
         let done = try loop.run(until: { collector.isDone }, timeout: timeout)
         XCTAssertTrue(done, "stream of job \(job.id) did not end within \(timeout)", file: file, line: line)

@@ -25,6 +25,7 @@ final class JobLifecycleTests: XCTestCase {
             XCTAssertEqual(status.signal, testCase.signal, testCase.description)
             XCTAssertNotNil(status.endedAtNanoseconds, testCase.description)
             XCTAssertNotNil(status.usage, testCase.description)
+            XCTAssertEqual(job.cleanupErrors, [], testCase.description)
         }
     }
 
@@ -37,20 +38,24 @@ final class JobLifecycleTests: XCTestCase {
         XCTAssertEqual(text(collected.stdout), "started\n")
         XCTAssertEqual(collected.status?.exitCode, 0)
         let ended = try XCTUnwrap(collected.status?.endedAtNanoseconds)
-        let sleepPid = Int32(try String(contentsOfFile: harness.stateDirectory + "/sleep.pid", encoding: .utf8)
-            .trimmingCharacters(in: .whitespacesAndNewlines))
+        let sleepPid = Int32(
+            try String(contentsOfFile: harness.stateDirectory + "/sleep.pid", encoding: .utf8)
+                .trimmingCharacters(in: .whitespacesAndNewlines))
         XCTAssertFalse(processExists(try XCTUnwrap(sleepPid)), "the background sleep outlived the job")
         // The stream ended promptly, not after the sleep's 600 s.
         XCTAssertLessThan(ended - job.status.startedAtNanoseconds, 1_000_000_000)
         XCTAssertFalse(try harness.cgroups!.listJobCgroups().contains(job.id), "the job's cgroup was not removed")
+        XCTAssertEqual(job.cleanupErrors, [])
     }
 
     func testStartFailures() throws {
         let harness = try JobHarness.withCgroups()
         defer { harness.close() }
         let emptyFile = harness.stateDirectory + "/empty"
-        XCTAssertTrue(FileManager.default.createFile(atPath: emptyFile, contents: Data(),
-                                                     attributes: [.posixPermissions: 0o755]))
+        XCTAssertTrue(
+            FileManager.default.createFile(
+                atPath: emptyFile, contents: Data(),
+                attributes: [.posixPermissions: 0o755]))
         let cases: [(description: String, command: String, message: String)] = [
             ("missing", "/no/such/bin", "cannot execute \"/no/such/bin\": no such file or directory"),
             ("not executable", "/etc/passwd", "cannot execute \"/etc/passwd\": permission denied"),
@@ -86,7 +91,8 @@ final class JobLifecycleTests: XCTestCase {
         let job = try harness.sh("echo hi; exec sleep 30")
         let collector = JobHarness.Collector(harness.manager.subscribe(job))
         // Stop only once the shell has written, so SIGTERM cannot beat the echo.
-        XCTAssertTrue(try harness.loop.run(until: { collector.collected.stdout == Array("hi\n".utf8) }, timeout: .seconds(5)))
+        XCTAssertTrue(
+            try harness.loop.run(until: { collector.collected.stdout == Array("hi\n".utf8) }, timeout: .seconds(5)))
 
         let status = try harness.stop(job, grace: .seconds(2))
         XCTAssertEqual(status?.state, .stopped)
@@ -94,6 +100,19 @@ final class JobLifecycleTests: XCTestCase {
         XCTAssertNil(status?.usage)
         XCTAssertTrue(try harness.loop.run(until: { collector.isDone }, timeout: .seconds(5)))
         XCTAssertEqual(collector.collected.status, status)
+    }
+
+    func testJobWithoutCgroupsIgnoresBackgroundWriter() throws {
+        let harness = try JobHarness.withoutCgroups()
+        defer { harness.close() }
+        // The background head keeps the pipe open and writing after the leader exits; it dies
+        // of SIGPIPE once the job closes the pipe, long before its 100 MB are out.
+        let job = try harness.sh("head -c 100000000 /dev/zero & exit 0")
+
+        let collected = try harness.collect(job, timeout: .seconds(10))
+
+        XCTAssertEqual(collected.status?.exitCode, 0)
+        XCTAssertLessThan(collected.stdoutData.count, 10_000_000, "the job waited for the background writer")
     }
 
     func testChildJoinsCgroupBeforeItsFirstInstruction() throws {
@@ -105,13 +124,19 @@ final class JobLifecycleTests: XCTestCase {
             let cgroup = try XCTUnwrap(harness.cgroups?.open(name: id))
             let expected = Self.expectedCgroupLines(cgroup)
             let output = text(try harness.collect(job).stdout)
+            XCTAssertEqual(job.cleanupErrors, [], "round \(round)")
+            XCTAssertNil(harness.cgroups?.open(name: id), "round \(round): the job's cgroup survived the job")
             let parts = output.components(separatedBy: "\n\n")
             XCTAssertEqual(parts.count, 2, output)
             for part in parts {
                 let lines = Set(part.split(separator: "\n").map(String.init))
                 for (controllers, suffix) in expected {
-                    let line = lines.first { $0.split(separator: ":", maxSplits: 2).dropFirst().first.map(String.init) == controllers }
-                    XCTAssertTrue(line?.hasSuffix(suffix) == true, "round \(round): \(controllers) not in the job's cgroup: \(part)")
+                    let line = lines.first {
+                        $0.split(separator: ":", maxSplits: 2).dropFirst().first.map(String.init) == controllers
+                    }
+                    XCTAssertTrue(
+                        line?.hasSuffix(suffix) == true,
+                        "round \(round): \(controllers) not in the job's cgroup: \(part)")
                 }
             }
             if testRun?.failureCount ?? 0 > 0 { break }

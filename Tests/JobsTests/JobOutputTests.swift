@@ -46,6 +46,25 @@ final class JobOutputTests: XCTestCase {
         _ = try harness.stop(job, grace: .seconds(1))
     }
 
+    func testCancelFreesSubscriptionAtOnce() throws {
+        let harness = try JobHarness.withoutCgroups()
+        defer { harness.close() }
+        let job = try harness.sh("sleep 0.2; echo late")
+        var fired = false
+        weak var released: Subscription?
+        do {
+            let subscription = harness.manager.subscribe(job)
+            released = subscription
+            subscription.onReadable = { fired = true }
+            XCTAssertNil(try subscription.next(), "nothing written yet")
+            subscription.cancel()
+        }
+
+        XCTAssertNil(released, "the job still references a cancelled subscription")
+        try harness.waitUntilFinished(job)
+        XCTAssertFalse(fired, "onReadable fired after cancel")
+    }
+
     func testStderrAndStdoutKeepTheirOrder() throws {
         let harness = try JobHarness.withCgroups()
         defer { harness.close() }
@@ -95,7 +114,9 @@ final class JobOutputTests: XCTestCase {
         let scriptPath = harness.stateDirectory + "/writer.py"
         try script.write(toFile: scriptPath, atomically: true, encoding: .utf8)
 
-        func run(_ name: String, attach: (Job) -> Void) throws -> (job: Job, seconds: Double, stdout: String, stderr: String) {
+        func run(
+            _ name: String, attach: (Job) -> Void
+        ) throws -> (job: Job, seconds: Double, stdout: String, stderr: String) {
             let stdoutCopy = harness.stateDirectory + "/\(name).stdout"
             let stderrCopy = harness.stateDirectory + "/\(name).stderr"
             let started = MonotonicClock.nanoseconds()
@@ -113,14 +134,16 @@ final class JobOutputTests: XCTestCase {
             stalled = harness.manager.subscribe(job)
             XCTAssertNil(try? stalled?.next())
         }
-        XCTAssertLessThan(withStalled.seconds, baseline.seconds * 3 + 2,
-                          "the job ran \(withStalled.seconds) s with a stalled subscriber, \(baseline.seconds) s alone")
+        XCTAssertLessThan(
+            withStalled.seconds, baseline.seconds * 3 + 2,
+            "the job ran \(withStalled.seconds) s with a stalled subscriber, \(baseline.seconds) s alone")
         stalled?.cancel()
 
         // Ten readers attach at random moments within the baseline's run time.
         var collectors: [JobHarness.Collector] = []
         var maxRingBytes = 0
         var maxPendingBytes = 0
+        var maxPendingRecords = 0
         var generator = SystemRandomNumberGenerator()
         let observed = try run("observed") { job in
             for _ in 0..<10 {
@@ -134,20 +157,25 @@ final class JobOutputTests: XCTestCase {
                 guard let output = job.output else { return }
                 maxRingBytes = max(maxRingBytes, output.chunks.byteCount)
                 maxPendingBytes = max(maxPendingBytes, output.pendingBytes)
+                maxPendingRecords = max(maxPendingRecords, output.pendingRecordCount)
                 harness.loop.scheduleTimer(after: .milliseconds(5)) { sample() }
             }
             sample()
         }
-        XCTAssertTrue(try harness.loop.run(until: { collectors.count == 10 && collectors.allSatisfy(\.isDone) },
-                                           timeout: .seconds(300)))
+        XCTAssertTrue(
+            try harness.loop.run(
+                until: { collectors.count == 10 && collectors.allSatisfy(\.isDone) },
+                timeout: .seconds(300)))
 
         let expectedStdout = try Data(contentsOf: URL(fileURLWithPath: observed.stdout))
         let expectedStderr = try Data(contentsOf: URL(fileURLWithPath: observed.stderr))
         XCTAssertGreaterThanOrEqual(expectedStdout.count + expectedStderr.count, 200_000_000)
         for (index, collector) in collectors.enumerated() {
             XCTAssertNil(collector.collected.error, "subscriber \(index)")
-            XCTAssertEqual(collector.collected.stdoutData.count, expectedStdout.count, "subscriber \(index) stdout size")
-            XCTAssertEqual(collector.collected.stderrData.count, expectedStderr.count, "subscriber \(index) stderr size")
+            XCTAssertEqual(
+                collector.collected.stdoutData.count, expectedStdout.count, "subscriber \(index) stdout size")
+            XCTAssertEqual(
+                collector.collected.stderrData.count, expectedStderr.count, "subscriber \(index) stderr size")
             XCTAssertTrue(collector.collected.stdoutData == expectedStdout, "subscriber \(index) stdout bytes")
             XCTAssertTrue(collector.collected.stderrData == expectedStderr, "subscriber \(index) stderr bytes")
             XCTAssertEqual(collector.collected.status?.exitCode, 0, "subscriber \(index)")
@@ -156,8 +184,11 @@ final class JobOutputTests: XCTestCase {
 
         // Memory per job stays within the ring's capacity plus the writes allowed in flight.
         let slack = OutputLogFormat.maxPayloadSize * 2  // one read per pipe past the threshold
-        XCTAssertLessThanOrEqual(maxRingBytes, harness.manager.outputBufferBytes + harness.manager.maxPendingWriteBytes + slack)
+        XCTAssertLessThanOrEqual(
+            maxRingBytes, harness.manager.outputBufferBytes + harness.manager.maxPendingWriteBytes + slack)
         XCTAssertLessThanOrEqual(maxPendingBytes, harness.manager.maxPendingWriteBytes + slack)
+        // The final drain after the leader exits may add a few records past the cap.
+        XCTAssertLessThanOrEqual(maxPendingRecords, OutputLog.maxPendingRecords + 8)
     }
 
     func testFullWriteQueuePausesThePipeWithoutLoss() throws {

@@ -41,9 +41,12 @@ final class JobRestartTests: XCTestCase {
         // process in it.
         let id = "left-running"
         let store = try JobStore(stateDirectory: harness.stateDirectory)
-        try store.save(JobStatus(id: id, owner: "test", command: "/bin/sleep", arguments: ["1000"], state: .running,
-                                 startedAtNanoseconds: wallClockNanoseconds(), limits: ResourceLimits()))
-        let log = Array("JOBLOG1\n".utf8) + OutputLogFormat.header(stream: .stdout, length: 3) + Array("abc".utf8)
+        try store.save(
+            JobStatus(
+                id: id, owner: "test", command: "/bin/sleep", arguments: ["1000"], state: .running,
+                startedAtNanoseconds: wallClockNanoseconds(), limits: ResourceLimits()))
+        let log =
+            Array("JOBLOG1\n".utf8) + OutputLogFormat.header(stream: .stdout, length: 3) + Array("abc".utf8)
             + OutputLogFormat.header(stream: .stderr, length: 10) + Array("torn".utf8)
         try Data(log).write(to: URL(fileURLWithPath: store.logPath(id: id)))
         let cgroup = try cgroups.create(name: id, limits: ResourceLimits())

@@ -12,7 +12,8 @@ final class JobStopTests: XCTestCase {
         let harness = try JobHarness.withCgroups()
         defer { harness.close() }
         let pidFile = harness.stateDirectory + "/pids"
-        let job = try harness.sh("""
+        let job = try harness.sh(
+            """
             sleep 1000 & echo $! >> \(pidFile)
             setsid sleep 1000 & echo $! >> \(pidFile)
             (trap "" TERM HUP; sleep 1000) & echo $! >> \(pidFile)
@@ -20,7 +21,8 @@ final class JobStopTests: XCTestCase {
             wait
             """)
         let collector = JobHarness.Collector(harness.manager.subscribe(job))
-        XCTAssertTrue(try harness.loop.run(until: { collector.collected.stdout == Array("ready\n".utf8) }, timeout: .seconds(5)))
+        XCTAssertTrue(
+            try harness.loop.run(until: { collector.collected.stdout == Array("ready\n".utf8) }, timeout: .seconds(5)))
         let cgroup = try XCTUnwrap(harness.cgroups?.open(name: job.id))
         let members = try cgroup.members()
         XCTAssertGreaterThanOrEqual(members.count, 4, "sh and three sleeps")
@@ -33,6 +35,7 @@ final class JobStopTests: XCTestCase {
             XCTAssertFalse(processExists(pid), "process \(pid) of the job survived Stop")
         }
         XCTAssertFalse(try harness.cgroups!.listJobCgroups().contains(job.id), "the job's cgroup survived Stop")
+        XCTAssertEqual(job.cleanupErrors, [])
         XCTAssertNil(harness.cgroups?.open(name: job.id))
     }
 
@@ -60,6 +63,7 @@ final class JobStopTests: XCTestCase {
         XCTAssertEqual(first, second)
         XCTAssertGreaterThanOrEqual(elapsed, 1.9, "SIGKILL came before the grace period ended")
         XCTAssertLessThan(elapsed, 4.0, "SIGKILL came long after the grace period ended")
+        XCTAssertEqual(job.cleanupErrors, [])
     }
 
     func testStopOfFinishedJobReturnsItsStatus() throws {

@@ -13,7 +13,8 @@ final class SpawnerTests: XCTestCase {
     }
 
     func testSpawnSearchesPath() throws {
-        let (stdout, status) = try runToCompletion("printf", ["%s", "found"], environment: ["PATH=/nonexistent:/usr/bin:/bin"])
+        let (stdout, status) = try runToCompletion(
+            "printf", ["%s", "found"], environment: ["PATH=/nonexistent:/usr/bin:/bin"])
         XCTAssertEqual(stdout, "found")
         XCTAssertEqual(status, 0)
     }
@@ -49,8 +50,10 @@ final class SpawnerTests: XCTestCase {
 
     func testSpawnFailures() throws {
         let emptyFile = NSTemporaryDirectory() + "jobs-empty-\(getpid())"
-        XCTAssertTrue(FileManager.default.createFile(atPath: emptyFile, contents: Data(),
-                                                     attributes: [.posixPermissions: 0o755]))
+        XCTAssertTrue(
+            FileManager.default.createFile(
+                atPath: emptyFile, contents: Data(),
+                attributes: [.posixPermissions: 0o755]))
         defer { unlink(emptyFile) }
 
         let cases: [(description: String, command: String, workingDirectory: String?, message: String)] = [
@@ -58,16 +61,21 @@ final class SpawnerTests: XCTestCase {
             ("not executable", "/etc/passwd", nil, "cannot execute \"/etc/passwd\": permission denied"),
             ("directory", "/tmp", nil, "cannot execute \"/tmp\": is a directory"),
             ("empty executable", emptyFile, nil, "cannot execute \"\(emptyFile)\": exec format error"),
-            ("name not in PATH", "no-such-command-jobs", nil,
-             "cannot execute \"no-such-command-jobs\": no such file or directory in PATH \"/usr/bin:/bin\""),
-            ("missing working directory", "/bin/true", "/no/such/dir",
-             "cannot execute \"/bin/true\": working directory \"/no/such/dir\": no such file or directory"),
+            (
+                "name not in PATH", "no-such-command-jobs", nil,
+                "cannot execute \"no-such-command-jobs\": no such file or directory in PATH \"/usr/bin:/bin\""
+            ),
+            (
+                "missing working directory", "/bin/true", "/no/such/dir",
+                "cannot execute \"/bin/true\": working directory \"/no/such/dir\": no such file or directory"
+            ),
         ]
         let fdsBefore = openFDCount()
         for testCase in cases {
             XCTAssertThrowsError(
-                try runToCompletion(testCase.command, [], environment: ["PATH=/usr/bin:/bin"],
-                                    workingDirectory: testCase.workingDirectory),
+                try runToCompletion(
+                    testCase.command, [], environment: ["PATH=/usr/bin:/bin"],
+                    workingDirectory: testCase.workingDirectory),
                 testCase.description
             ) { error in
                 XCTAssertEqual("\(error)", testCase.message, testCase.description)
@@ -75,6 +83,40 @@ final class SpawnerTests: XCTestCase {
         }
         XCTAssertEqual(openFDCount(), fdsBefore, "a failed spawn leaked an fd")
         XCTAssertEqual(zombieChildren(), [], "a failed spawn left a zombie")
+    }
+
+    func testSpawnIntoV2CgroupWithCloneIntoCgroup() throws {
+        guard getuid() == 0 else { throw XCTSkip("creating a cgroup needs root") }
+        guard let (mount, own) = Self.cgroup2MountAndOwnPath() else {
+            throw XCTSkip("no cgroup2 mount on this host, so CLONE_INTO_CGROUP cannot be tried")
+        }
+        // Below this process's own v2 cgroup, in a subtree named for the product.
+        let relative = (own == "/" ? "" : own) + "/jobworker-spawn-tests-\(getpid())"
+        let directory = mount + relative
+        XCTAssertEqual(mkdir(directory, 0o755), 0, "mkdir \(directory): errno \(errno)")
+        defer { rmdir(directory) }
+        let directoryFD = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        XCTAssertGreaterThanOrEqual(directoryFD, 0)
+        defer { close(directoryFD) }
+
+        let (stdout, status) = try runToCompletion(
+            "/bin/sh", ["-c", "grep '^0::' /proc/self/cgroup"], cgroupDirectoryFD: directoryFD)
+
+        XCTAssertEqual(status, 0)
+        XCTAssertEqual(stdout, "0::\(relative)\n")
+    }
+
+    /// Returns the cgroup2 mount point and this process's path in it, from
+    /// /proc/self/mountinfo and /proc/self/cgroup.
+    private static func cgroup2MountAndOwnPath() -> (String, String)? {
+        guard let mountInfo = try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8),
+            let cgroups = try? String(contentsOfFile: "/proc/self/cgroup", encoding: .utf8),
+            let mountLine = mountInfo.split(separator: "\n").first(where: { $0.contains(" - cgroup2 ") }),
+            let ownLine = cgroups.split(separator: "\n").first(where: { $0.hasPrefix("0::") })
+        else { return nil }
+        let fields = mountLine.split(separator: " ")
+        guard fields.count > 4 else { return nil }
+        return (String(fields[4]), String(ownLine.dropFirst(3)))
     }
 
     func testCandidatePaths() {
@@ -85,7 +127,7 @@ final class SpawnerTests: XCTestCase {
     /// Spawns, reads stdout to EOF and reaps; returns stdout and the exit code.
     private func runToCompletion(
         _ command: String, _ arguments: [String], environment: [String] = ["PATH=/usr/bin:/bin"],
-        workingDirectory: String? = nil
+        workingDirectory: String? = nil, cgroupDirectoryFD: Int32 = -1
     ) throws -> (String, Int32) {
         let pipe = try Syscall.pipe(nonBlocking: false)
         let outputPipe = [pipe.read, pipe.write]
@@ -94,7 +136,7 @@ final class SpawnerTests: XCTestCase {
 
         let request = SpawnRequest(
             command: command, arguments: arguments, environment: environment, workingDirectory: workingDirectory,
-            stdinFD: devNull, stdoutFD: outputPipe[1], stderrFD: devNull)
+            cgroupDirectoryFD: cgroupDirectoryFD, stdinFD: devNull, stdoutFD: outputPipe[1], stderrFD: devNull)
         let process: SpawnedProcess
         do {
             process = try Spawner.spawn(request)
