@@ -49,7 +49,8 @@ public struct CertificateAuthority: Sendable {
         try builder.sign(with: key)
 
         return CertificateAuthority(
-            certificate: IssuedCertificate(certificatePEM: try builder.certificatePEM(), privateKeyPEM: try X509Builder.pem(privateKey: key)))
+            certificate: IssuedCertificate(
+                certificatePEM: try builder.certificatePEM(), privateKeyPEM: try X509Builder.pem(privateKey: key)))
     }
 
     /// Loads an existing CA from its PEM certificate and private key.
@@ -73,7 +74,8 @@ public struct CertificateAuthority: Sendable {
         validDays: Int = 825
     ) throws -> IssuedCertificate {
         for address in ipAddresses where !IPAddress.isLiteral(address) {
-            throw CertificateError("invalid IP address \"\(address)\" for a subject alternative name: expected e.g. 127.0.0.1 or ::1")
+            throw CertificateError(
+                "invalid IP address \"\(address)\" for a subject alternative name: expected e.g. 127.0.0.1 or ::1")
         }
         let names = dnsNames.map { "DNS:\($0)" } + ipAddresses.map { "IP:\($0)" }
         return try issue(commonName: commonName, validDays: validDays) { builder, issuer in
@@ -86,7 +88,9 @@ public struct CertificateAuthority: Sendable {
 
     /// Issues a client certificate with subject CN `commonName`, extendedKeyUsage
     /// clientAuth and, when `roles` is given, the roles extension holding it as a DER UTF8String.
-    public func issueClientCertificate(commonName: String, roles: String?, validDays: Int = 825) throws -> IssuedCertificate {
+    public func issueClientCertificate(
+        commonName: String, roles: String?, validDays: Int = 825
+    ) throws -> IssuedCertificate {
         try issue(commonName: commonName, validDays: validDays) { builder, issuer in
             try builder.addExtension(NID_ext_key_usage, "clientAuth", issuer: issuer)
             if let roles {
@@ -116,7 +120,8 @@ public struct CertificateAuthority: Sendable {
         try extensions(builder, caCertificate)
         try builder.sign(with: caKey)
 
-        return IssuedCertificate(certificatePEM: try builder.certificatePEM(), privateKeyPEM: try X509Builder.pem(privateKey: key))
+        return IssuedCertificate(
+            certificatePEM: try builder.certificatePEM(), privateKeyPEM: try X509Builder.pem(privateKey: key))
     }
 }
 
@@ -263,7 +268,8 @@ private final class X509Builder {
         }
         defer { BIO_free(bio) }
         guard let key = PEM_read_bio_PrivateKey(bio, nil, nil, nil) else {
-            throw CertificateError("invalid CA private key: \(OpenSSLErrors.drain()): expected an unencrypted PEM private key")
+            throw CertificateError(
+                "invalid CA private key: \(OpenSSLErrors.drain()): expected an unencrypted PEM private key")
         }
         return key
     }

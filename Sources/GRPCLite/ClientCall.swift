@@ -16,7 +16,10 @@ final class ClientCall {
     let onFinish: (Status) -> Void
     private(set) var status: Status?
 
-    init(method: String, request: [UInt8], maxMessageSize: Int, onMessage: @escaping ([UInt8]) -> Bool, onFinish: @escaping (Status) -> Void) {
+    init(
+        method: String, request: [UInt8], maxMessageSize: Int, onMessage: @escaping ([UInt8]) -> Bool,
+        onFinish: @escaping (Status) -> Void
+    ) {
         self.method = method
         self.outbound.append(MessageFraming.frame(request))
         self.deframer = MessageDeframer(maxMessageSize: maxMessageSize)
@@ -44,10 +47,13 @@ final class ClientCall {
         let all = headers + trailers
         func value(_ name: String) -> String? { all.last { $0.name == name }?.value }
 
-        if let httpStatus = headers.first(where: { $0.name == ":status" }).flatMap({ Int($0.value) }), httpStatus != 200 {
+        if let httpStatus = headers.first(where: { $0.name == ":status" }).flatMap({ Int($0.value) }), httpStatus != 200
+        {
             return Status.fromHTTPStatus(httpStatus)
         }
-        if let contentType = headers.first(where: { $0.name == "content-type" })?.value, !contentType.hasPrefix("application/grpc") {
+        if let contentType = headers.first(where: { $0.name == "content-type" })?.value,
+            !contentType.hasPrefix("application/grpc")
+        {
             return Status(.unknown, "server replied with content-type \"\(contentType)\", not application/grpc")
         }
         return Status.parse(statusValue: value("grpc-status"), messageValue: value("grpc-message"))

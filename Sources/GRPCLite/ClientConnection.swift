@@ -11,15 +11,16 @@ final class ClientConnection: Connection {
     /// SETTINGS_INITIAL_WINDOW_SIZE: response bytes a stream may have in flight.
     let streamWindowSize: Int32
     private var calls: [Int32: ClientCall] = [:]
-    /// Why connecting or the handshake failed, for the client's error message.
+    /// The reason connecting or the handshake failed, for the client's error message.
     private(set) var failure: (stage: State, reason: String)?
-    /// Why an open connection closed, nil while open or after an orderly close.
+    /// The reason an open connection closed, nil while open or after an orderly close.
     private(set) var closeReason: String?
     private(set) var receivedGoAway = false
     private(set) var sawResponse = false
 
     init(
-        loop: EventLoop, fd: Int32, tls: TLSSession, buffers: ConnectionBuffers, authority: String, connecting: Bool, maxMessageSize: Int,
+        loop: EventLoop, fd: Int32, tls: TLSSession, buffers: ConnectionBuffers, authority: String, connecting: Bool,
+        maxMessageSize: Int,
         streamWindowSize: Int32
     ) {
         self.authority = authority
@@ -45,7 +46,8 @@ final class ClientConnection: Connection {
         method: String, request: [UInt8], timeout: Duration?, localTimeout: Duration? = nil,
         onMessage: @escaping ([UInt8]) -> Bool, onFinish: @escaping (Status) -> Void
     ) {
-        let call = ClientCall(method: method, request: request, maxMessageSize: maxMessageSize, onMessage: onMessage, onFinish: onFinish)
+        let call = ClientCall(
+            method: method, request: request, maxMessageSize: maxMessageSize, onMessage: onMessage, onFinish: onFinish)
         guard state == .open, let http2, !receivedGoAway else {
             call.finish(Status(.unavailable, "connection to \(authority) is not open"), loop: loop)
             return

@@ -1,7 +1,7 @@
 import Glibc
 import Reactor
 
-/// Scratch memory shared by every connection of one loop, so an idle connection holds no
+/// Scratch memory shared by every connection of one loop, so an idle connection keeps no
 /// read or decrypt buffer of its own. Only the loop thread touches it.
 final class ConnectionBuffers {
     let ciphertext = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1024, alignment: 16)
@@ -19,7 +19,7 @@ final class ConnectionBuffers {
 /// Output backpressure: frames are pulled from nghttp2 only while the bytes buffered here
 /// (staged plaintext, ciphertext in the TLS output BIO, and a socket remainder) stay below
 /// `outputLimit`, and the socket is not read while they are above it. Streams keep their
-/// own queued messages, so everything a connection holds is bounded by these limits plus
+/// own queued messages, so everything a connection keeps is bounded by these limits plus
 /// each stream's write limit.
 ///
 /// Subclasses (server and client) override the `HTTP2SessionDelegate` methods and the hooks
@@ -52,11 +52,14 @@ class Connection: HTTP2SessionDelegate {
     private var flushAgain = false
     private var flushScheduled = false
     private var handshakeTimer: TimerID?
-    /// A DATA frame was refused for lack of room; nghttp2 holds it until the next flush.
+    /// A DATA frame was refused for lack of room; nghttp2 keeps it until the next flush.
     private var dataBlocked = false
 
     /// Takes ownership of `fd`, which `close` closes.
-    init(loop: EventLoop, fd: Int32, tls: TLSSession, buffers: ConnectionBuffers, peerAddress: String, outputLimit: Int, connecting: Bool) {
+    init(
+        loop: EventLoop, fd: Int32, tls: TLSSession, buffers: ConnectionBuffers, peerAddress: String, outputLimit: Int,
+        connecting: Bool
+    ) {
         self.loop = loop
         self.fd = fd
         self.tls = tls
@@ -117,11 +120,14 @@ class Connection: HTTP2SessionDelegate {
     func http2EndStream(stream: Int32) {}
     func http2StreamClosed(stream: Int32, errorCode: UInt32) {}
     func http2GoAway(lastStreamID: Int32, errorCode: UInt32) {}
+    func http2SentEndStream(stream: Int32) {}
     func http2ReadData(stream: Int32, maxLength: Int) -> HTTP2DataRead { .deferred }
     func http2SendData(stream: Int32, frameHeader: UnsafeRawBufferPointer, length: Int) -> HTTP2SendResult { .failed }
 
     /// Writes one DATA frame from `queue` through TLS, unless the output buffer is full.
-    func sendDataFrame(frameHeader: UnsafeRawBufferPointer, length: Int, from queue: inout OutboundQueue) -> HTTP2SendResult {
+    func sendDataFrame(
+        frameHeader: UnsafeRawBufferPointer, length: Int, from queue: inout OutboundQueue
+    ) -> HTTP2SendResult {
         guard bufferedOutputBytes < outputLimit else {
             dataBlocked = true
             return .wouldBlock
@@ -153,6 +159,9 @@ class Connection: HTTP2SessionDelegate {
             writeSocket()
             if state == .open {
                 flush()
+            } else {
+                // Still in the handshake: drop writable interest once the socket took it all.
+                updateInterest()
             }
         }
         if state != .closed && !readiness.isDisjoint(with: [.readable, .readHangup, .hangup, .error]) {
@@ -163,7 +172,9 @@ class Connection: HTTP2SessionDelegate {
     private func finishConnect() {
         let error = Socket.pendingError(fd)
         guard error == 0 else {
-            fail(stage: .connecting, reason: SystemError(errno: error, call: "connect", subject: peerAddress).description, errno: error)
+            fail(
+                stage: .connecting,
+                reason: SystemError(errno: error, call: "connect", subject: peerAddress).description, errno: error)
             return
         }
         Socket.setNoDelay(fd)
@@ -188,7 +199,9 @@ class Connection: HTTP2SessionDelegate {
         for _ in 0..<16 {
             let count: Int?
             do {
-                count = try Syscall.callNonBlocking("read", "fd \(fd)") { read(fd, buffers.ciphertext.baseAddress, buffers.ciphertext.count) }
+                count = try Syscall.callNonBlocking("read", "fd \(fd)") {
+                    read(fd, buffers.ciphertext.baseAddress, buffers.ciphertext.count)
+                }
             } catch {
                 close(reason: "\(error)")
                 return
@@ -359,7 +372,9 @@ class Connection: HTTP2SessionDelegate {
                 do {
                     written = try socketRemainder.withUnsafeBytes { buffer in
                         try Syscall.callNonBlocking("send", "fd \(fd)") {
-                            send(fd, buffer.baseAddress! + socketRemainderOffset, buffer.count - socketRemainderOffset, Int32(MSG_NOSIGNAL))
+                            send(
+                                fd, buffer.baseAddress! + socketRemainderOffset, buffer.count - socketRemainderOffset,
+                                Int32(MSG_NOSIGNAL))
                         }
                     }
                 } catch {
@@ -436,7 +451,7 @@ class Connection: HTTP2SessionDelegate {
             }
             try commitStaging()
         } catch {
-            // Closing anyway; the peer sees an end of file instead of GOAWAY.
+            // Closing anyway, so the peer gets an end of file instead of GOAWAY.
         }
         tls.shutdown()
         writeSocket()

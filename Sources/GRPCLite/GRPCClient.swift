@@ -3,7 +3,7 @@ import Reactor
 
 /// A blocking gRPC client over HTTP/2 and mutual TLS 1.3, for command-line tools: each
 /// call runs a private `EventLoop` on the calling thread until the call ends. Every
-/// failure is thrown as a `Status` whose message says what to check.
+/// failure is thrown as a `Status` whose message names what to check.
 ///
 /// Not thread-safe: use an instance from one thread. The connection opens on the first
 /// call and is reused until it closes.
@@ -67,7 +67,9 @@ public final class GRPCClient {
     /// Calls a server-streaming method, passing each message to `onMessage` as it arrives.
     /// Returning false from `onMessage` cancels the call (RST_STREAM CANCEL) and returns
     /// normally. Throws `Status` when the call fails.
-    public func serverStreaming(_ method: String, request: [UInt8], timeout: Duration?, onMessage: ([UInt8]) -> Bool) throws {
+    public func serverStreaming(
+        _ method: String, request: [UInt8], timeout: Duration?, onMessage: ([UInt8]) -> Bool
+    ) throws {
         let status = try withoutActuallyEscaping(onMessage) { handler in
             try perform(method, request: request, timeout: timeout, onMessage: handler)
         }
@@ -88,7 +90,9 @@ public final class GRPCClient {
         connection = nil
     }
 
-    private func perform(_ method: String, request: [UInt8], timeout: Duration?, onMessage: @escaping ([UInt8]) -> Bool) throws -> Status {
+    private func perform(
+        _ method: String, request: [UInt8], timeout: Duration?, onMessage: @escaping ([UInt8]) -> Bool
+    ) throws -> Status {
         let connection = try connect()
         var result: Status?
         connection.startCall(method: method, request: request, timeout: timeout, onMessage: onMessage) { status in
@@ -178,7 +182,9 @@ public final class GRPCClient {
         }
         do {
             try connection.start(handshakeTimeout: options.connectTimeout)
-            _ = try loop.run(until: { connection.state == .open || connection.state == .closed }, timeout: options.connectTimeout + .seconds(1))
+            _ = try loop.run(
+                until: { connection.state == .open || connection.state == .closed },
+                timeout: options.connectTimeout + .seconds(1))
         } catch {
             connection.close(reason: "\(error)")
         }
@@ -190,7 +196,8 @@ public final class GRPCClient {
             connection.close(reason: "connect timed out")
         }
         guard let failure = connection.failure else {
-            return .failure(Status(.unavailable, "connection to \(authority) closed during the TLS handshake"), retry: false)
+            return .failure(
+                Status(.unavailable, "connection to \(authority) closed during the TLS handshake"), retry: false)
         }
         if failure.stage == .connecting {
             return .failure(connectStatus(errno: connection.connectErrno, reason: failure.reason), retry: true)
@@ -203,7 +210,9 @@ public final class GRPCClient {
         case ECONNREFUSED:
             return Status(.unavailable, "connection refused by \(authority): is jobd running?")
         case ETIMEDOUT, EHOSTUNREACH, ENETUNREACH:
-            return Status(.unavailable, "cannot reach \(authority): \(String(cString: strerror(errno))): check the address and the network")
+            return Status(
+                .unavailable,
+                "cannot reach \(authority): \(String(cString: strerror(errno))): check the address and the network")
         default:
             if reason.contains("timed out") {
                 return Status(.unavailable, "connecting to \(authority) timed out after \(options.connectTimeout)")

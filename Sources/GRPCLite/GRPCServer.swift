@@ -14,8 +14,10 @@ public enum ConnectionEvent: Sendable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .accepted(let address, let peer): "accepted connection from \(address) (\(peer))"
-        case .closed(let address, let peer, let reason): "closed connection from \(address) (\(peer)): \(reason ?? "orderly close")"
-        case .refused(let address, let reason, let peer): "refused connection from \(address)\(peer.map { " (\($0))" } ?? ""): \(reason)"
+        case .closed(let address, let peer, let reason):
+            "closed connection from \(address) (\(peer)): \(reason ?? "orderly close")"
+        case .refused(let address, let reason, let peer):
+            "refused connection from \(address)\(peer.map { " (\($0))" } ?? ""): \(reason)"
         }
     }
 }
@@ -36,6 +38,10 @@ public final class GRPCServer {
         /// The connection-level receive window: how many request bytes all streams of a
         /// connection may have in flight together.
         public var connectionWindowSize = 4 * 1024 * 1024
+        /// Request bytes one connection may hold across its calls: partial messages and
+        /// requests waiting for their end of stream. A DATA frame beyond it fails its call
+        /// with RESOURCE_EXHAUSTED.
+        public var connectionReceiveLimit = 16 * 1024 * 1024
         /// SETTINGS_MAX_HEADER_LIST_SIZE, also enforced on received headers.
         public var maxHeaderListSize = 16 * 1024
         /// Output bytes one connection buffers (TLS records and socket remainder) before it
@@ -83,6 +89,9 @@ public final class GRPCServer {
             loop.deregister(fd: fd)
             Syscall.close(fd)
         }
+        for connection in Array(connections.values) {
+            connection.closeDetached(reason: "server released")
+        }
     }
 
     // MARK: - Registration
@@ -96,7 +105,9 @@ public final class GRPCServer {
     /// Registers a unary method by full name, e.g. `/jobworker.v1.JobService/Start`
     /// (the leading slash is optional). The handler gets the request message and completes
     /// the call through the responder, now or later.
-    public func registerUnary(_ method: String, _ handler: @escaping (ServerCallContext, [UInt8], UnaryResponder) -> Void) {
+    public func registerUnary(
+        _ method: String, _ handler: @escaping (ServerCallContext, [UInt8], UnaryResponder) -> Void
+    ) {
         unaryHandlers[GRPCServer.path(method)] = handler
     }
 
@@ -136,7 +147,8 @@ public final class GRPCServer {
     private func registerHealthService() {
         registerUnary(HealthService.check) { [unowned self] _, request, responder in
             guard let message = try? HealthCheckRequest(serializedBytes: request) else {
-                responder.fail(Status(.invalidArgument, "invalid HealthCheckRequest: expected a grpc.health.v1 message"))
+                responder.fail(
+                    Status(.invalidArgument, "invalid HealthCheckRequest: expected a grpc.health.v1 message"))
                 return
             }
             // The server as a whole ("") and every service with a registered method are SERVING.
@@ -194,13 +206,15 @@ public final class GRPCServer {
     private func startConnection(fd: Int32, peerAddress: String) {
         if connections.count >= options.maxConnections || isShuttingDown {
             Syscall.close(fd)
-            let reason = isShuttingDown ? "server shutting down" : "too many connections (limit \(options.maxConnections))"
+            let reason =
+                isShuttingDown ? "server shutting down" : "too many connections (limit \(options.maxConnections))"
             onConnectionEvent?(.refused(peerAddress: peerAddress, reason: reason, peer: nil))
             return
         }
         let connection: ServerConnection
         do {
-            connection = ServerConnection(server: self, fd: fd, tls: try TLSSession(context: tlsContext), peerAddress: peerAddress)
+            connection = ServerConnection(
+                server: self, fd: fd, tls: try TLSSession(context: tlsContext), peerAddress: peerAddress)
         } catch {
             Syscall.close(fd)
             onConnectionEvent?(.refused(peerAddress: peerAddress, reason: "\(error)", peer: nil))
@@ -221,7 +235,8 @@ public final class GRPCServer {
     }
 
     func connectionRefused(_ connection: ServerConnection, reason: String) {
-        onConnectionEvent?(.refused(peerAddress: connection.peerAddress, reason: reason, peer: connection.tls.presentedIdentity))
+        onConnectionEvent?(
+            .refused(peerAddress: connection.peerAddress, reason: reason, peer: connection.tls.presentedIdentity))
     }
 
     func connectionClosed(_ connection: ServerConnection, reason: String?) {

@@ -3,7 +3,7 @@ import CNghttp2
 /// An HTTP/2 header field as received or sent; names are lower case (RFC 9113, section 8.2).
 typealias HTTP2Header = (name: String, value: String)
 
-/// What a stream's data source returns when nghttp2 asks for the next DATA frame.
+/// The result of a stream's data source when nghttp2 requests the next DATA frame.
 enum HTTP2DataRead {
     /// Nothing to send now; the owner calls `resumeData` when there is.
     case deferred
@@ -12,7 +12,7 @@ enum HTTP2DataRead {
     case data(length: Int, trailers: [HTTP2Header]?)
 }
 
-/// What `http2SendData` did with a DATA frame.
+/// The outcome of `http2SendData` for one DATA frame.
 enum HTTP2SendResult {
     case sent
     /// Nothing was written because the output buffer is full; nghttp2 retries the same
@@ -29,9 +29,11 @@ protocol HTTP2SessionDelegate: AnyObject {
     func http2HeadersComplete(stream: Int32, endStream: Bool)
     func http2Data(stream: Int32, bytes: UnsafeRawBufferPointer)
     func http2EndStream(stream: Int32)
-    /// The stream closed: `errorCode` is 0 after a normal end, else the RST_STREAM code.
+    /// Reports a closed stream: `errorCode` is 0 after a normal end, else the RST_STREAM code.
     func http2StreamClosed(stream: Int32, errorCode: UInt32)
     func http2GoAway(lastStreamID: Int32, errorCode: UInt32)
+    /// Reports a HEADERS or DATA frame with END_STREAM that went out.
+    func http2SentEndStream(stream: Int32)
     func http2ReadData(stream: Int32, maxLength: Int) -> HTTP2DataRead
     /// Writes the 9-byte frame header and then exactly `length` bytes of the stream's data,
     /// as reported by the last `http2ReadData` of that stream, or nothing at all.
@@ -54,6 +56,8 @@ struct HTTP2Error: Error, CustomStringConvertible {
 /// payload goes from the stream's own buffers to the delegate without passing through nghttp2.
 final class HTTP2Session {
     private var session: OpaquePointer?
+    /// PING frames with the ACK flag received, which acknowledge `submitPing`.
+    private(set) var pingAcknowledgements = 0
     unowned let delegate: any HTTP2SessionDelegate
 
     /// Creates a server or client session. Settings are sent with the first output.
@@ -73,7 +77,7 @@ final class HTTP2Session {
         }
         defer { nghttp2_option_del(option) }
         // Outbound control frames the peer provokes (PING and SETTINGS acks) are capped, so a
-        // peer that sends them without reading the answers cannot grow our output queue.
+        // peer that sends them without reading the acknowledgements cannot grow our output queue.
         nghttp2_option_set_max_outbound_ack(option, 1000)
 
         var created: OpaquePointer?
@@ -83,7 +87,8 @@ final class HTTP2Session {
             ? nghttp2_session_server_new2(&created, callbacks, userData, option)
             : nghttp2_session_client_new2(&created, callbacks, userData, option)
         guard result == 0, let created else {
-            throw HTTP2Error(call: isServer ? "nghttp2_session_server_new2" : "nghttp2_session_client_new2", code: Int(result))
+            throw HTTP2Error(
+                call: isServer ? "nghttp2_session_server_new2" : "nghttp2_session_client_new2", code: Int(result))
         }
         session = created
 
@@ -105,7 +110,8 @@ final class HTTP2Session {
             HTTP2Session.from(userData).delegate.http2BeginHeaders(stream: frame.pointee.hd.stream_id)
             return 0
         }
-        nghttp2_session_callbacks_set_on_header_callback(callbacks) { _, frame, name, nameLength, value, valueLength, _, userData in
+        nghttp2_session_callbacks_set_on_header_callback(callbacks) {
+            _, frame, name, nameLength, value, valueLength, _, userData in
             guard let frame, let name, let value else { return 0 }
             let nameText = String(decoding: UnsafeBufferPointer(start: name, count: nameLength), as: UTF8.self)
             let valueText = String(decoding: UnsafeBufferPointer(start: value, count: valueLength), as: UTF8.self)
@@ -121,11 +127,22 @@ final class HTTP2Session {
         }
         nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks) { _, _, stream, data, length, userData in
             guard let data else { return 0 }
-            HTTP2Session.from(userData).delegate.http2Data(stream: stream, bytes: UnsafeRawBufferPointer(start: data, count: length))
+            HTTP2Session.from(userData).delegate.http2Data(
+                stream: stream, bytes: UnsafeRawBufferPointer(start: data, count: length))
             return 0
         }
         nghttp2_session_callbacks_set_on_stream_close_callback(callbacks) { _, stream, errorCode, userData in
             HTTP2Session.from(userData).delegate.http2StreamClosed(stream: stream, errorCode: errorCode)
+            return 0
+        }
+        nghttp2_session_callbacks_set_on_frame_send_callback(callbacks) { _, frame, userData in
+            guard let frame else { return 0 }
+            let header = frame.pointee.hd
+            let isMessage =
+                header.type == UInt8(NGHTTP2_HEADERS.rawValue) || header.type == UInt8(NGHTTP2_DATA.rawValue)
+            if isMessage && header.flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0 {
+                HTTP2Session.from(userData).delegate.http2SentEndStream(stream: header.stream_id)
+            }
             return 0
         }
         nghttp2_session_callbacks_set_send_data_callback(callbacks) { _, frame, frameHeader, length, _, userData in
@@ -157,8 +174,13 @@ final class HTTP2Session {
             if endStream {
                 delegate.http2EndStream(stream: header.stream_id)
             }
+        case Int(NGHTTP2_PING.rawValue):
+            if header.flags & UInt8(NGHTTP2_FLAG_ACK.rawValue) != 0 {
+                pingAcknowledgements += 1
+            }
         case Int(NGHTTP2_GOAWAY.rawValue):
-            delegate.http2GoAway(lastStreamID: frame.pointee.goaway.last_stream_id, errorCode: frame.pointee.goaway.error_code)
+            delegate.http2GoAway(
+                lastStreamID: frame.pointee.goaway.last_stream_id, errorCode: frame.pointee.goaway.error_code)
         default:
             break
         }
@@ -251,7 +273,7 @@ final class HTTP2Session {
         _ = nghttp2_submit_goaway(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), lastStreamID, errorCode, nil, 0)
     }
 
-    /// Queues a PING; nghttp2 answers the peer's PINGs by itself.
+    /// Queues a PING. nghttp2 acknowledges the peer's PINGs by itself.
     func submitPing() {
         _ = nghttp2_submit_ping(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), nil)
     }

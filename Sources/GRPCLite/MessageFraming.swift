@@ -53,10 +53,13 @@ struct MessageDeframer {
             length = length << 8 | Int(buffer[readIndex + offset])
         }
         if flag & 1 != 0 {
-            throw Status(.unimplemented, "compressed messages are not supported: send messages with the identity encoding")
+            throw Status(
+                .unimplemented, "compressed messages are not supported: send messages with the identity encoding")
         }
         if length > maxMessageSize {
-            throw Status(.resourceExhausted, "message of \(length) bytes exceeds the maximum receive size of \(maxMessageSize) bytes")
+            throw Status(
+                .resourceExhausted,
+                "message of \(length) bytes exceeds the maximum receive size of \(maxMessageSize) bytes")
         }
         guard bufferedBytes >= MessageFraming.prefixLength + length else { return nil }
 

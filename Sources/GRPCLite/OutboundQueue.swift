@@ -1,7 +1,7 @@
 import Reactor
 
 /// The bytes a stream has queued for DATA frames: copied arrays and shared chunks held by
-/// reference, consumed front to back as nghttp2 asks for frames.
+/// reference, consumed front to back as nghttp2 requests frames.
 struct OutboundQueue {
     private enum Piece {
         case owned([UInt8])
@@ -47,7 +47,9 @@ struct OutboundQueue {
             let ok: Bool
             switch piece {
             case .owned(let bytes):
-                ok = bytes.withUnsafeBytes { sink(UnsafeRawBufferPointer(rebasing: $0[headOffset..<headOffset + take])) }
+                ok = bytes.withUnsafeBytes {
+                    sink(UnsafeRawBufferPointer(rebasing: $0[headOffset..<headOffset + take]))
+                }
             case .shared(let bytes):
                 ok = sink(UnsafeRawBufferPointer(start: bytes.baseAddress + headOffset, count: take))
             }

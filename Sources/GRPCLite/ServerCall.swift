@@ -4,7 +4,8 @@ import Reactor
 /// messages and trailers out (gRPC over HTTP/2 protocol).
 final class ServerCall {
     let stream: Int32
-    unowned let connection: ServerConnection
+    /// Weak because handlers may keep a writer or responder after the connection is gone.
+    private(set) weak var connection: ServerConnection?
     private let writeLimit: Int
 
     var headers: [HTTP2Header] = []
@@ -14,6 +15,8 @@ final class ServerCall {
     var context: ServerCallContext?
     var deadlineTimer: TimerID?
     var onWritable: (() -> Void)?
+    /// The client has sent END_STREAM.
+    var requestEnded = false
 
     private(set) var outbound = OutboundQueue()
     private(set) var finalStatus: Status?
@@ -40,6 +43,14 @@ final class ServerCall {
             return false
         }
         return true
+    }
+
+    /// Request bytes this call holds: a partial message and a request not yet handled.
+    var heldBytes: Int { deframer.bufferedBytes + (request?.count ?? 0) }
+
+    func dropRequestBytes() {
+        deframer = MessageDeframer(maxMessageSize: deframer.maxMessageSize)
+        request = nil
     }
 
     func markHandlerStarted() {
@@ -77,7 +88,6 @@ final class ServerCall {
         } else {
             resume()
         }
-        connection.callFinished(self)
     }
 
     private func startResponse(hasBody: Bool) -> Bool {
@@ -88,7 +98,7 @@ final class ServerCall {
 
     @discardableResult
     private func submit(headers: [HTTP2Header], hasBody: Bool) -> Bool {
-        guard let http2 = connection.http2 else { return false }
+        guard let connection, let http2 = connection.http2 else { return false }
         do {
             try http2.submitResponse(stream: stream, headers: headers, hasBody: hasBody)
         } catch {
@@ -102,9 +112,9 @@ final class ServerCall {
     private func resume() {
         if isDeferred {
             isDeferred = false
-            connection.http2?.resumeData(stream: stream)
+            connection?.http2?.resumeData(stream: stream)
         }
-        connection.scheduleFlush()
+        connection?.scheduleFlush()
     }
 
     static let responseHeaders: [HTTP2Header] = [(":status", "200"), ("content-type", "application/grpc")]
@@ -135,6 +145,7 @@ final class ServerCall {
 
     /// Writes a DATA frame: nghttp2's 9-byte header, then `length` queued bytes.
     func sendData(frameHeader: UnsafeRawBufferPointer, length: Int) -> HTTP2SendResult {
+        guard let connection else { return .failed }
         let result = connection.sendDataFrame(frameHeader: frameHeader, length: length, from: &outbound)
         if result == .sent && sawUnwritable && outbound.count < writeLimit / 2 && !isFinished {
             sawUnwritable = false
@@ -154,6 +165,8 @@ final class ServerCall {
         if finalStatus == nil || errorCode != 0 {
             context?.cancel()
         }
+        // Handlers' closures often capture the writer, which refers back to this call.
+        context?.onCancel = nil
     }
 
     func deadlineExpired() {
@@ -177,12 +190,11 @@ final class ServerCall {
         } else {
             resume()
         }
-        connection.callFinished(self)
     }
 
     func cancelDeadline() {
         if let timer = deadlineTimer {
-            connection.loop.cancelTimer(timer)
+            connection?.loop.cancelTimer(timer)
             deadlineTimer = nil
         }
     }

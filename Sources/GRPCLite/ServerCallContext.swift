@@ -15,13 +15,16 @@ public final class ServerCallContext {
     public let metadata: [(name: String, value: String)]
     /// True once the client reset the stream, the deadline passed, or the connection closed.
     public private(set) var isCancelled = false
-    /// Runs once, on the loop thread, when the call is cancelled; handlers that hold
+    /// Runs once, on the loop thread, when the call is cancelled. Handlers that keep
     /// resources for a call (a subscription, a pending reply) release them here.
     public var onCancel: (() -> Void)?
     /// Values interceptors pass to handlers, e.g. the caller's roles.
     public var userInfo: [String: Any] = [:]
 
-    init(method: String, peer: PeerIdentity, peerAddress: String, deadline: UInt64?, metadata: [(name: String, value: String)]) {
+    init(
+        method: String, peer: PeerIdentity, peerAddress: String, deadline: UInt64?,
+        metadata: [(name: String, value: String)]
+    ) {
         self.method = method
         self.peer = peer
         self.peerAddress = peerAddress
@@ -64,8 +67,8 @@ public final class UnaryResponder {
         call.finish(.ok)
     }
 
-    /// Sends `status` with no message; a status of OK is sent as INTERNAL, because a unary
-    /// call must answer OK with a message.
+    /// Sends `status` with no message. A status of OK is sent as INTERNAL, because a unary
+    /// call must pair OK with a response message.
     public func fail(_ status: Status) {
         if status.isOK {
             call.finish(Status(.internal, "handler finished the unary call without a response message"))
@@ -84,7 +87,7 @@ public final class ServerStreamWriter {
         self.call = call
     }
 
-    /// False while the stream's queue holds its write limit or more, because the peer's
+    /// False while the stream's queue contains its write limit or more, because the peer's
     /// flow-control window or the connection's output buffer is full; also false once the
     /// call has finished or was cancelled.
     public var isWritable: Bool { call.isWritable }
@@ -105,7 +108,7 @@ public final class ServerStreamWriter {
         call.send(prefixAndBytes: MessageFraming.frame(message), payload: nil)
     }
 
-    /// Queues one message made of `prefix` followed by `payload`; the payload is held by
+    /// Queues one message made of `prefix` followed by `payload`. The payload is held by
     /// reference until sent and encrypted straight from its memory, so one output chunk can
     /// go to many subscribers without a copy per subscriber.
     public func write(prefix: [UInt8], payload: SharedBytes) {

@@ -8,7 +8,11 @@ final class ServerConnection: Connection {
     private let options: GRPCServer.Options
     private var calls: [Int32: ServerCall] = [:]
     private var writableCalls: [ServerCall] = []
+    /// Request bytes held across all calls (partial messages and requests not yet handled).
+    private(set) var receivedBytesHeld = 0
     private(set) var isAccepted = false
+    /// Set when the server is being released: no more callbacks into it.
+    private var isDetached = false
     private(set) var isShuttingDown = false
 
     init(server: GRPCServer, fd: Int32, tls: TLSSession, peerAddress: String) {
@@ -32,7 +36,9 @@ final class ServerConnection: Connection {
 
     override func handshakeCompleted(peer: PeerIdentity) -> [(id: Int32, value: UInt32)] {
         isAccepted = true
-        server.connectionAccepted(self, peer: peer)
+        if !isDetached {
+            server.connectionAccepted(self, peer: peer)
+        }
         return [
             (Int32(NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS.rawValue), options.maxConcurrentStreams),
             (Int32(NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE.rawValue), options.initialWindowSize),
@@ -43,7 +49,9 @@ final class ServerConnection: Connection {
     override var connectionWindowSize: Int32 { Int32(clamping: options.connectionWindowSize) }
 
     override func handshakeFailed(stage: State, reason: String) {
-        server.connectionRefused(self, reason: reason)
+        if !isDetached {
+            server.connectionRefused(self, reason: reason)
+        }
     }
 
     override func didFlush() {
@@ -62,7 +70,15 @@ final class ServerConnection: Connection {
         for call in open {
             call.streamClosed(errorCode: UInt32(NGHTTP2_CANCEL.rawValue))
         }
-        server.connectionClosed(self, reason: reason)
+        if !isDetached {
+            server.connectionClosed(self, reason: reason)
+        }
+    }
+
+    /// Closes the connection without reporting to the server, which is being released.
+    func closeDetached(reason: String) {
+        isDetached = true
+        close(reason: reason)
     }
 
     /// Sends GOAWAY naming the last stream already received, so calls in flight finish and
@@ -81,10 +97,6 @@ final class ServerConnection: Connection {
 
     func markWritable(_ call: ServerCall) {
         writableCalls.append(call)
-    }
-
-    func callFinished(_ call: ServerCall) {
-        // The call stays in the table until nghttp2 closes its stream after the trailers.
     }
 
     // MARK: - Request headers
@@ -114,6 +126,7 @@ final class ServerConnection: Connection {
             startCall(call)
         }
         if endStream {
+            call.requestEnded = true
             requestEnded(call)
         }
     }
@@ -143,7 +156,8 @@ final class ServerConnection: Connection {
         if let timeout {
             parsedTimeout = GRPCTimeout(headerValue: timeout)
             if let parsedTimeout {
-                deadline = MonotonicClock.nanoseconds() &+ UInt64(max(0, GRPCTimeout.nanoseconds(parsedTimeout.duration)))
+                deadline =
+                    MonotonicClock.nanoseconds() &+ UInt64(max(0, GRPCTimeout.nanoseconds(parsedTimeout.duration)))
             }
         }
         let context = ServerCallContext(
@@ -152,7 +166,8 @@ final class ServerConnection: Connection {
         call.context = context
 
         if let status = ServerConnection.validate(
-            httpMethod: httpMethod, contentType: contentType, encoding: encoding, timeout: timeout, parsed: parsedTimeout)
+            httpMethod: httpMethod, contentType: contentType, encoding: encoding, timeout: timeout,
+            parsed: parsedTimeout)
         {
             call.finish(status)
             return
@@ -173,18 +188,27 @@ final class ServerConnection: Connection {
     }
 
     /// Checks the request headers that gRPC requires; returns the status to reject with.
-    static func validate(httpMethod: String, contentType: String, encoding: String?, timeout: String?, parsed: GRPCTimeout?) -> Status? {
+    static func validate(
+        httpMethod: String, contentType: String, encoding: String?, timeout: String?, parsed: GRPCTimeout?
+    ) -> Status? {
         if httpMethod != "POST" {
             return Status(.internal, "invalid HTTP method \(httpMethod): gRPC requests use POST")
         }
-        if !(contentType == "application/grpc" || contentType.hasPrefix("application/grpc+") || contentType.hasPrefix("application/grpc;")) {
-            return Status(.internal, "invalid content-type \"\(contentType)\": expected application/grpc or application/grpc+proto")
+        if !(contentType == "application/grpc" || contentType.hasPrefix("application/grpc+")
+            || contentType.hasPrefix("application/grpc;"))
+        {
+            return Status(
+                .internal,
+                "invalid content-type \"\(contentType)\": expected application/grpc or application/grpc+proto")
         }
         if let encoding, encoding != "identity" {
-            return Status(.unimplemented, "message encoding \"\(encoding)\" is not supported: send messages uncompressed (identity)")
+            return Status(
+                .unimplemented,
+                "message encoding \"\(encoding)\" is not supported: send messages uncompressed (identity)")
         }
         if let timeout, parsed == nil {
-            return Status(.internal, "invalid grpc-timeout \"\(timeout)\": expected up to 8 digits and a unit H, M, S, m, u or n")
+            return Status(
+                .internal, "invalid grpc-timeout \"\(timeout)\": expected up to 8 digits and a unit H, M, S, m, u or n")
         }
         return nil
     }
@@ -193,35 +217,61 @@ final class ServerConnection: Connection {
 
     override func http2Data(stream: Int32, bytes: UnsafeRawBufferPointer) {
         guard let call = calls[stream], !call.isFinished, !call.handlerStarted else { return }
+        // nghttp2 acknowledges DATA as it arrives, so flow control alone does not bound what
+        // many streams with partial messages hold together; this limit does.
+        if receivedBytesHeld + bytes.count > options.connectionReceiveLimit {
+            release(call)
+            call.finish(
+                Status(
+                    .resourceExhausted,
+                    "connection holds more than \(options.connectionReceiveLimit) bytes of unfinished requests"))
+            return
+        }
+        let before = call.heldBytes
+        defer { receivedBytesHeld += call.heldBytes - before }
         call.deframer.append(bytes)
         do {
             while let message = try call.deframer.next() {
                 if call.request != nil {
-                    call.finish(Status(.internal, "more than one request message for a unary or server-streaming method"))
+                    release(call)
+                    call.finish(
+                        Status(.internal, "more than one request message for a unary or server-streaming method"))
                     return
                 }
                 call.request = message
             }
         } catch {
+            release(call)
             call.finish(error)
         }
     }
 
     override func http2EndStream(stream: Int32) {
         guard let call = calls[stream] else { return }
+        call.requestEnded = true
         requestEnded(call)
+    }
+
+    /// Asks the client to stop sending a request whose response is complete, e.g. after
+    /// RESOURCE_EXHAUSTED, with RST_STREAM NO_ERROR (RFC 9113, section 8.1).
+    override func http2SentEndStream(stream: Int32) {
+        guard let call = calls[stream], !call.requestEnded else { return }
+        http2?.resetStream(stream, errorCode: NGHTTP2_NO_ERROR.rawValue)
     }
 
     private func requestEnded(_ call: ServerCall) {
         guard !call.isFinished, !call.handlerStarted, let context = call.context else { return }
         if call.deframer.bufferedBytes > 0 {
-            call.finish(Status(.internal, "request ended inside a message (\(call.deframer.bufferedBytes) bytes left over)"))
+            call.finish(
+                Status(.internal, "request ended inside a message (\(call.deframer.bufferedBytes) bytes left over)"))
             return
         }
         guard let request = call.request else {
-            call.finish(Status(.internal, "request ended without a message: unary and server-streaming methods expect one"))
+            call.finish(
+                Status(.internal, "request ended without a message: unary and server-streaming methods expect one"))
             return
         }
+        release(call)
         call.request = nil
         call.markHandlerStarted()
         server.dispatch(context: context, request: request, call: call)
@@ -229,8 +279,15 @@ final class ServerConnection: Connection {
 
     // MARK: - Stream end and data
 
+    /// Stops counting a call's request bytes, which it no longer keeps once handled or failed.
+    private func release(_ call: ServerCall) {
+        receivedBytesHeld -= call.heldBytes
+        call.dropRequestBytes()
+    }
+
     override func http2StreamClosed(stream: Int32, errorCode: UInt32) {
         guard let call = calls.removeValue(forKey: stream) else { return }
+        release(call)
         call.streamClosed(errorCode: errorCode)
     }
 

@@ -58,7 +58,9 @@ enum Socket {
             var address = Address()
             address.length = current.pointee.ai_addrlen
             withUnsafeMutableBytes(of: &address.storage) { storage in
-                storage.copyMemory(from: UnsafeRawBufferPointer(start: current.pointee.ai_addr, count: Int(current.pointee.ai_addrlen)))
+                storage.copyMemory(
+                    from: UnsafeRawBufferPointer(start: current.pointee.ai_addr, count: Int(current.pointee.ai_addrlen))
+                )
             }
             addresses.append(address)
             entry = current.pointee.ai_next
@@ -78,7 +80,7 @@ enum Socket {
         return try Syscall.call("socket") { socket(family, type, 0) }
     }
 
-    /// Binds and listens on `address` with SO_REUSEADDR (bind(2), listen(2)); returns the fd
+    /// Binds and listens on `address` with SO_REUSEADDR (bind(2), listen(2)). Returns the fd
     /// and the bound address, whose port the kernel picked when the requested port was 0.
     static func listen(on address: Address, backlog: Int32 = 1024) throws(SystemError) -> (fd: Int32, bound: Address) {
         let fd = try makeSocket(family: address.family)
@@ -101,9 +103,9 @@ enum Socket {
         }
     }
 
-    /// Accepts one pending connection as a non-blocking, close-on-exec fd (accept(2), then
-    /// fcntl(2): Swift's Glibc module lacks accept4, and the loop thread spawns nothing in
-    /// between); nil when none is pending.
+    /// Accepts one pending connection as a non-blocking, close-on-exec fd, or returns nil when
+    /// none is pending. It calls accept(2) and then fcntl(2) because Swift's Glibc module
+    /// lacks accept4, and the loop thread spawns no process in between.
     static func accept(from listener: Int32) throws(SystemError) -> (fd: Int32, peer: Address)? {
         var peer = Address()
         peer.length = socklen_t(MemoryLayout<sockaddr_storage>.size)
@@ -126,8 +128,8 @@ enum Socket {
         return (fd, peer)
     }
 
-    /// Starts a non-blocking connect (connect(2)); returns true when it completed at once,
-    /// false when it is in progress and the fd becomes writable when it ends.
+    /// Starts a non-blocking connect (connect(2)). Returns true when it completed at once, and
+    /// false while it is in progress, in which case the fd becomes writable when it ends.
     static func connect(_ fd: Int32, to address: Address) throws(SystemError) -> Bool {
         var storage = address.storage
         let result = withUnsafePointer(to: &storage) {

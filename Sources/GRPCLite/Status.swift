@@ -79,7 +79,9 @@ extension Status {
         let message = messageValue.map(PercentEncoding.decode) ?? ""
         guard let statusValue, let raw = Int(statusValue), let code = Code(rawValue: raw) else {
             let shown = statusValue.map { "\"\($0)\"" } ?? "none"
-            return Status(.unknown, "invalid grpc-status \(shown) in the response trailers" + (message.isEmpty ? "" : ": \(message)"))
+            return Status(
+                .unknown,
+                "invalid grpc-status \(shown) in the response trailers" + (message.isEmpty ? "" : ": \(message)"))
         }
         return Status(code, message)
     }

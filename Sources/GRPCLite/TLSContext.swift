@@ -1,4 +1,6 @@
 import COpenSSL
+import Glibc
+import Reactor
 
 /// An OpenSSL SSL_CTX set up for this protocol: TLS 1.3 only, the peer's certificate
 /// required and verified against the CA bundle, ALPN `h2` required.
@@ -48,24 +50,51 @@ final class TLSContext {
         SSL_CTX_free(context)
     }
 
-    private static func loadIdentity(_ context: OpaquePointer, _ configuration: TLSConfiguration) throws(TLSError) {
-        guard SSL_CTX_use_certificate_chain_file(context, configuration.certificateFile) == 1 else {
-            throw TLSError(
-                "cannot load certificate \"\(configuration.certificateFile)\": \(OpenSSLErrors.drain()): expected a PEM certificate chain")
-        }
-        guard SSL_CTX_use_PrivateKey_file(context, configuration.privateKeyFile, SSL_FILETYPE_PEM) == 1 else {
-            throw TLSError(
-                "cannot load private key \"\(configuration.privateKeyFile)\": \(OpenSSLErrors.drain()): expected an unencrypted PEM private key")
-        }
-        guard SSL_CTX_check_private_key(context) == 1 else {
-            throw TLSError(
-                "private key \"\(configuration.privateKeyFile)\" does not match certificate \"\(configuration.certificateFile)\": \(OpenSSLErrors.drain())")
+    /// Opens `path` once to report a missing or unreadable file in plain words; OpenSSL's
+    /// own error for it reads "system lib".
+    private static func checkReadable(_ path: String, _ kind: String) throws(TLSError) {
+        do {
+            let fd = try Syscall.call("open", path) { open(path, O_RDONLY | O_CLOEXEC) }
+            Syscall.close(fd)
+        } catch {
+            throw TLSError("cannot read \(kind) \"\(path)\": \(error.reason)")
         }
     }
 
-    private static func loadTrust(_ context: OpaquePointer, _ configuration: TLSConfiguration, isServer: Bool) throws(TLSError) {
+    private static func loadIdentity(_ context: OpaquePointer, _ configuration: TLSConfiguration) throws(TLSError) {
+        try checkReadable(configuration.certificateFile, "certificate")
+        try checkReadable(configuration.privateKeyFile, "private key")
+        guard SSL_CTX_use_certificate_chain_file(context, configuration.certificateFile) == 1 else {
+            throw TLSError(
+                "cannot load certificate \"\(configuration.certificateFile)\": \(OpenSSLErrors.drain()): expected a PEM certificate chain"
+            )
+        }
+        guard SSL_CTX_use_PrivateKey_file(context, configuration.privateKeyFile, SSL_FILETYPE_PEM) == 1 else {
+            let reason = OpenSSLErrors.drain()
+            if reason.contains("key values mismatch") {
+                throw TLSError(
+                    "private key \"\(configuration.privateKeyFile)\" does not match certificate \"\(configuration.certificateFile)\": \(reason)"
+                )
+            }
+            throw TLSError(
+                "cannot load private key \"\(configuration.privateKeyFile)\": \(reason): expected an unencrypted PEM private key"
+            )
+        }
+        guard SSL_CTX_check_private_key(context) == 1 else {
+            throw TLSError(
+                "private key \"\(configuration.privateKeyFile)\" does not match certificate \"\(configuration.certificateFile)\": \(OpenSSLErrors.drain())"
+            )
+        }
+    }
+
+    private static func loadTrust(
+        _ context: OpaquePointer, _ configuration: TLSConfiguration, isServer: Bool
+    ) throws(TLSError) {
+        try checkReadable(configuration.caFile, "CA bundle")
         guard SSL_CTX_load_verify_locations(context, configuration.caFile, nil) == 1 else {
-            throw TLSError("cannot load CA bundle \"\(configuration.caFile)\": \(OpenSSLErrors.drain()): expected PEM certificates")
+            throw TLSError(
+                "cannot load CA bundle \"\(configuration.caFile)\": \(OpenSSLErrors.drain()): expected PEM certificates"
+            )
         }
         if isServer {
             // Advertise the accepted CAs in the CertificateRequest so clients pick the right certificate.
@@ -82,7 +111,8 @@ final class TLSContext {
 /// Selects `h2` from the client's ALPN list, or fails the handshake with a
 /// no_application_protocol alert (RFC 7301, section 3.2) when the list lacks it.
 private func selectH2(
-    _ ssl: OpaquePointer?, _ out: UnsafeMutablePointer<UnsafePointer<UInt8>?>?, _ outLength: UnsafeMutablePointer<UInt8>?,
+    _ ssl: OpaquePointer?, _ out: UnsafeMutablePointer<UnsafePointer<UInt8>?>?,
+    _ outLength: UnsafeMutablePointer<UInt8>?,
     _ input: UnsafePointer<UInt8>?, _ inputLength: UInt32, _ argument: UnsafeMutableRawPointer?
 ) -> Int32 {
     guard let input, let out, let outLength else { return SSL_TLSEXT_ERR_ALERT_FATAL }
@@ -90,7 +120,9 @@ private func selectH2(
     while index < Int(inputLength) {
         let length = Int(input[index])
         let start = index + 1
-        if length == 2, start + 2 <= Int(inputLength), input[start] == UInt8(ascii: "h"), input[start + 1] == UInt8(ascii: "2") {
+        if length == 2, start + 2 <= Int(inputLength), input[start] == UInt8(ascii: "h"),
+            input[start + 1] == UInt8(ascii: "2")
+        {
             out.pointee = input + start
             outLength.pointee = 2
             return SSL_TLSEXT_ERR_OK

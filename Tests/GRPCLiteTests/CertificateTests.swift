@@ -31,7 +31,10 @@ final class CertificateTests: XCTestCase {
     }
 
     func testServerCertificateNamesAndUsage() throws {
-        let result = try openssl(["x509", "-in", fixtures.serverCertificate, "-noout", "-ext", "subjectAltName,extendedKeyUsage,basicConstraints"])
+        let result = try openssl([
+            "x509", "-in", fixtures.serverCertificate, "-noout", "-ext",
+            "subjectAltName,extendedKeyUsage,basicConstraints",
+        ])
         XCTAssertEqual(result.status, 0, result.error)
         XCTAssertTrue(result.output.contains("DNS:localhost"), result.output)
         XCTAssertTrue(result.output.contains("IP Address:127.0.0.1"), result.output)
@@ -68,16 +71,20 @@ final class CertificateTests: XCTestCase {
     func testIssueRejectsBadIPAddress() throws {
         let ca = try CertificateAuthority.create(commonName: "ca")
         XCTAssertThrowsError(try ca.issueServerCertificate(commonName: "s", ipAddresses: ["localhost"])) { error in
-            XCTAssertEqual("\(error)", "invalid IP address \"localhost\" for a subject alternative name: expected e.g. 127.0.0.1 or ::1")
+            XCTAssertEqual(
+                "\(error)",
+                "invalid IP address \"localhost\" for a subject alternative name: expected e.g. 127.0.0.1 or ::1")
         }
     }
 
     func testLoadedAuthorityIssues() throws {
         let ca = try CertificateAuthority.create(commonName: "reloaded")
-        let loaded = try CertificateAuthority(certificatePEM: ca.certificatePEM, privateKeyPEM: ca.certificate.privateKeyPEM)
+        let loaded = try CertificateAuthority(
+            certificatePEM: ca.certificatePEM, privateKeyPEM: ca.certificate.privateKeyPEM)
         let path = fixtures.directory + "/loaded-client.pem"
         let caPath = fixtures.directory + "/reloaded-ca.pem"
-        try PEMFile.write(try loaded.issueClientCertificate(commonName: "carol", roles: nil).certificatePEM, to: path, mode: 0o644)
+        try PEMFile.write(
+            try loaded.issueClientCertificate(commonName: "carol", roles: nil).certificatePEM, to: path, mode: 0o644)
         try PEMFile.write(ca.certificatePEM, to: caPath, mode: 0o644)
         let result = try openssl(["verify", "-CAfile", caPath, path])
         XCTAssertEqual(result.status, 0, result.output + result.error)
@@ -96,7 +103,8 @@ final class CertificateTests: XCTestCase {
         for row in table {
             XCTAssertEqual(DER.utf8String(row.der), row.value, row.description)
         }
-        XCTAssertEqual(DER.utf8String(DER.utf8String(String(repeating: "b", count: 300))), String(repeating: "b", count: 300))
+        XCTAssertEqual(
+            DER.utf8String(DER.utf8String(String(repeating: "b", count: 300))), String(repeating: "b", count: 300))
     }
 
     /// A client certificate made with the plain openssl CLI, as an operator would, is
@@ -106,7 +114,8 @@ final class CertificateTests: XCTestCase {
         let cliCA = directory + "/cli-ca.pem"
         let cliCAKey = directory + "/cli-ca-key.pem"
         var result = try openssl([
-            "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", cliCAKey, "-out", cliCA,
+            "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", cliCAKey,
+            "-out", cliCA,
             "-days", "30", "-subj", "/CN=cli-ca", "-addext", "basicConstraints=critical,CA:TRUE",
             "-addext", "keyUsage=critical,keyCertSign,cRLSign",
         ])
@@ -115,18 +124,19 @@ final class CertificateTests: XCTestCase {
         let bobKey = directory + "/bob-key.pem"
         let bob = directory + "/bob.pem"
         result = try openssl([
-            "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", bobKey, "-out", csr,
+            "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", bobKey, "-out",
+            csr,
             "-subj", "/CN=bob",
         ])
         XCTAssertEqual(result.status, 0, result.error)
         let extensions = directory + "/bob.ext"
         try """
-            basicConstraints=CA:FALSE
-            keyUsage=critical,digitalSignature
-            extendedKeyUsage=clientAuth
-            2.25.7848382311874025851451681593532974798=ASN1:UTF8String:writer
+        basicConstraints=CA:FALSE
+        keyUsage=critical,digitalSignature
+        extendedKeyUsage=clientAuth
+        2.25.7848382311874025851451681593532974798=ASN1:UTF8String:writer
 
-            """.write(toFile: extensions, atomically: true, encoding: .utf8)
+        """.write(toFile: extensions, atomically: true, encoding: .utf8)
         result = try openssl([
             "x509", "-req", "-in", csr, "-CA", cliCA, "-CAkey", cliCAKey, "-CAcreateserial", "-out", bob, "-days", "30",
             "-extfile", extensions,
@@ -135,7 +145,9 @@ final class CertificateTests: XCTestCase {
 
         // The server trusts both CAs; the client still verifies the server against ours.
         let bundle = directory + "/bundle.pem"
-        let bundleText = try String(contentsOfFile: fixtures.caFile, encoding: .utf8) + String(contentsOfFile: cliCA, encoding: .utf8)
+        let bundleText =
+            try String(contentsOfFile: fixtures.caFile, encoding: .utf8)
+            + String(contentsOfFile: cliCA, encoding: .utf8)
         try bundleText.write(toFile: bundle, atomically: true, encoding: .utf8)
         var serverTLS = fixtures.server
         serverTLS.caFile = bundle
@@ -147,7 +159,8 @@ final class CertificateTests: XCTestCase {
         let client = try GRPCClient(
             host: "127.0.0.1", port: server.port,
             tls: TLSConfiguration(caFile: fixtures.caFile, certificateFile: bob, privateKeyFile: bobKey))
-        let bytes = try client.unary("/interop.v1.Echo/Unary", request: EchoRequest(text: "cli").serializedBytes(), timeout: .seconds(10))
+        let bytes = try client.unary(
+            "/interop.v1.Echo/Unary", request: EchoRequest(text: "cli").serializedBytes(), timeout: .seconds(10))
         XCTAssertEqual(try EchoResponse(serializedBytes: bytes).text, "cli|cn=bob|roles=writer")
     }
 }

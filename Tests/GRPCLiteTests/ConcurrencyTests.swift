@@ -51,12 +51,56 @@ final class ConcurrencyTests: XCTestCase {
         }
         let finished = try client.eventLoop.run(until: { statuses.count == total }, timeout: .seconds(60))
 
-        XCTAssertTrue(finished, "\(statuses.count) of \(total) calls finished; \(server.counter("arrived")) reached the server")
+        XCTAssertTrue(
+            finished, "\(statuses.count) of \(total) calls finished; \(server.counter("arrived")) reached the server")
         XCTAssertEqual(server.counter("arrived"), total)
-        XCTAssertEqual(statuses.filter(\.isOK).count, total, "first failure: \(statuses.first { !$0.isOK }.map(\.description) ?? "none")")
+        XCTAssertEqual(
+            statuses.filter(\.isOK).count, total,
+            "first failure: \(statuses.first { !$0.isOK }.map(\.description) ?? "none")")
         XCTAssertEqual(messages, 2 * total)
         for connection in connections {
             connection.close(reason: nil)
+        }
+    }
+
+    /// One shared chunk written by reference to many streams arrives intact on each, though
+    /// every copy is split across DATA frames at different offsets.
+    func testSharedPayloadFansOut() throws {
+        let chunk = (0..<100_000).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) }
+        let server = try TestServer(tls: fixtures.server) { server, _, _ in
+            let shared = SharedBytes(chunk)
+            server.registerServerStreaming("/interop.v1.Echo/Fanout") { _, _, writer in
+                for index in 0..<5 {
+                    var prefix = ProtobufWriter()
+                    prefix.writeInt32(Int32(index), field: 2)
+                    prefix.writeLengthDelimitedHeader(field: 3, length: shared.count)
+                    writer.write(prefix: prefix.bytes, payload: shared)
+                }
+                writer.finish(.ok)
+            }
+        }
+        defer { server.stop() }
+
+        let client = try GRPCClient(host: "127.0.0.1", port: server.port, tls: fixtures.client)
+        let connection = try client.openConnection()
+        defer { connection.close(reason: nil) }
+        var responses: [[EchoResponse]] = Array(repeating: [], count: 10)
+        var statuses: [Status] = []
+        for stream in 0..<10 {
+            connection.startCall(
+                method: "/interop.v1.Echo/Fanout", request: [], timeout: .seconds(30),
+                onMessage: { bytes in
+                    responses[stream].append((try? EchoResponse(serializedBytes: bytes)) ?? EchoResponse(index: -1))
+                    return true
+                },
+                onFinish: { statuses.append($0) })
+        }
+        XCTAssertTrue(try client.eventLoop.run(until: { statuses.count == 10 }, timeout: .seconds(30)))
+
+        XCTAssertEqual(statuses, Array(repeating: .ok, count: 10))
+        for (stream, messages) in responses.enumerated() {
+            XCTAssertEqual(messages.map(\.index), [0, 1, 2, 3, 4], "stream \(stream)")
+            XCTAssertTrue(messages.allSatisfy { $0.payload == chunk }, "stream \(stream) payload differs")
         }
     }
 
@@ -109,7 +153,8 @@ final class ConcurrencyTests: XCTestCase {
                 return true
             },
             onFinish: { finalStatus = $0 })
-        XCTAssertTrue(try client.eventLoop.run(until: { received >= 10 }, timeout: .seconds(10)), "received \(received) messages")
+        XCTAssertTrue(
+            try client.eventLoop.run(until: { received >= 10 }, timeout: .seconds(10)), "received \(received) messages")
 
         // Stop reading: the client's loop does not run until the end of the test. Wait until
         // the server has stopped sending, which proves it is blocked on the stalled reader.
@@ -118,7 +163,7 @@ final class ConcurrencyTests: XCTestCase {
             let sent = server.counter("sent")
             defer { lastSent = sent }
             if sent == lastSent {
-                Thread.sleep(forTimeInterval: 0.3)
+                Thread.sleep(forTimeInterval: 0.5)
                 return server.counter("sent") == sent
             }
             return false
@@ -129,10 +174,12 @@ final class ConcurrencyTests: XCTestCase {
         // Connection output limit, plus one DATA frame taken past it, plus the stream's queue
         // (its limit and one message written while under it), plus TLS record overhead.
         let bound = options.connectionOutputLimit + 16 * 1024 + options.streamWriteLimit + messageSize + 16 * 1024
-        XCTAssertLessThanOrEqual(server.maxBufferedBytes, bound, "sent \(server.counter("sent")) messages of \(messageSize) bytes")
+        XCTAssertLessThanOrEqual(
+            server.maxBufferedBytes, bound, "sent \(server.counter("sent")) messages of \(messageSize) bytes")
         XCTAssertGreaterThan(server.bufferedBytes, 0, "the stalled reader should leave bytes buffered on the server")
         if expectSocketFull {
-            XCTAssertGreaterThanOrEqual(server.maxBufferedBytes, options.connectionOutputLimit, "the server's output buffer never filled")
+            XCTAssertGreaterThanOrEqual(
+                server.maxBufferedBytes, options.connectionOutputLimit, "the server's output buffer never filled")
         } else {
             XCTAssertLessThanOrEqual(server.counter("sent") * messageSize, Int(window) + 16 * messageSize + bound)
         }

@@ -21,7 +21,8 @@ enum EchoService {
             }
             let roles = context.peer.utf8StringExtension(oid: CertificateAuthority.rolesOID) ?? "-"
             var response = EchoResponse(text: "\(request.text)|cn=\(context.peer.commonName ?? "-")|roles=\(roles)")
-            response.payload = request.responseSize > 0 ? [UInt8](repeating: 0x62, count: Int(request.responseSize)) : request.payload
+            response.payload =
+                request.responseSize > 0 ? [UInt8](repeating: 0x62, count: Int(request.responseSize)) : request.payload
             responder.succeed(response.serializedBytes())
         }
 

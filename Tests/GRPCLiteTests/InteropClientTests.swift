@@ -18,7 +18,9 @@ final class InteropClientTests: XCTestCase {
 
         let process = Process()
         process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = [script, workspace.directory, fixtures.caFile, fixtures.serverCertificate, fixtures.serverKey]
+        process.arguments = [
+            script, workspace.directory, fixtures.caFile, fixtures.serverCertificate, fixtures.serverKey,
+        ]
         let output = Pipe()
         let input = Pipe()
         process.standardOutput = output
@@ -35,7 +37,9 @@ final class InteropClientTests: XCTestCase {
             line.append(chunk)
         }
         let text = String(decoding: line, as: UTF8.self)
-        guard text.hasPrefix("port "), let value = UInt16(text.dropFirst(5).trimmingCharacters(in: .whitespacesAndNewlines)) else {
+        guard text.hasPrefix("port "),
+            let value = UInt16(text.dropFirst(5).trimmingCharacters(in: .whitespacesAndNewlines))
+        else {
             XCTFail("grpcio server did not report its port: \(text)")
             return
         }
@@ -61,7 +65,8 @@ final class InteropClientTests: XCTestCase {
 
     func testUnary() throws {
         let client = try makeClient()
-        let bytes = try client.unary("/interop.v1.Echo/Unary", request: EchoRequest(text: "hi").serializedBytes(), timeout: .seconds(10))
+        let bytes = try client.unary(
+            "/interop.v1.Echo/Unary", request: EchoRequest(text: "hi").serializedBytes(), timeout: .seconds(10))
         XCTAssertEqual(try EchoResponse(serializedBytes: bytes).text, "hi|python")
     }
 
@@ -69,7 +74,8 @@ final class InteropClientTests: XCTestCase {
         let client = try makeClient()
         var indexes: [Int32] = []
         try client.serverStreaming(
-            "/interop.v1.Echo/Stream", request: EchoRequest(count: 10_000, responseSize: 100).serializedBytes(), timeout: .seconds(60)
+            "/interop.v1.Echo/Stream", request: EchoRequest(count: 10_000, responseSize: 100).serializedBytes(),
+            timeout: .seconds(60)
         ) { bytes in
             indexes.append((try? EchoResponse(serializedBytes: bytes).index) ?? -1)
             return true
@@ -82,14 +88,16 @@ final class InteropClientTests: XCTestCase {
         let client = try makeClient()
         let payload = (0..<(4 * 1024 * 1024 - 64)).map { UInt8(truncatingIfNeeded: $0 &* 7) }
         let bytes = try client.unary(
-            "/interop.v1.Echo/Unary", request: EchoRequest(text: "big", payload: payload).serializedBytes(), timeout: .seconds(30))
+            "/interop.v1.Echo/Unary", request: EchoRequest(text: "big", payload: payload).serializedBytes(),
+            timeout: .seconds(30))
         XCTAssertEqual(try EchoResponse(serializedBytes: bytes).payload, payload)
     }
 
     func testResponseOverLimitIsResourceExhausted() throws {
         let client = try makeClient()
         let request = EchoRequest(responseSize: 4 * 1024 * 1024 + 1).serializedBytes()
-        XCTAssertThrowsError(try client.unary("/interop.v1.Echo/Unary", request: request, timeout: .seconds(30))) { error in
+        XCTAssertThrowsError(try client.unary("/interop.v1.Echo/Unary", request: request, timeout: .seconds(30))) {
+            error in
             XCTAssertEqual((error as? Status)?.code, .resourceExhausted, "\(error)")
         }
     }
@@ -97,10 +105,12 @@ final class InteropClientTests: XCTestCase {
     func testDeadlineExpires() throws {
         let client = try makeClient()
         let before = try cancelledCount(client)
-        XCTAssertThrowsError(try client.unary("/interop.v1.Echo/Hang", request: [], timeout: .milliseconds(300))) { error in
+        XCTAssertThrowsError(try client.unary("/interop.v1.Echo/Hang", request: [], timeout: .milliseconds(300))) {
+            error in
             XCTAssertEqual((error as? Status)?.code, .deadlineExceeded, "\(error)")
         }
-        XCTAssertTrue(try waitForCancelCount(client, above: before), "grpcio handler saw no cancellation after the deadline")
+        XCTAssertTrue(
+            try waitForCancelCount(client, above: before), "grpcio handler saw no cancellation after the deadline")
     }
 
     func testCancelMidStream() throws {
@@ -122,7 +132,9 @@ final class InteropClientTests: XCTestCase {
         let client = try makeClient()
         let message = "bad value \"50%\": café ☃"
         XCTAssertThrowsError(
-            try client.unary("/interop.v1.Echo/Unary", request: EchoRequest(text: "fail:" + message).serializedBytes(), timeout: .seconds(10))
+            try client.unary(
+                "/interop.v1.Echo/Unary", request: EchoRequest(text: "fail:" + message).serializedBytes(),
+                timeout: .seconds(10))
         ) { error in
             XCTAssertEqual(error as? Status, Status(.invalidArgument, message))
         }

@@ -19,7 +19,10 @@ final class InteropServerTests: XCTestCase {
 
         let result = try runProcess(
             python,
-            [script, workspace.directory, String(server.port), fixtures.caFile, fixtures.clientCertificate, fixtures.clientKey],
+            [
+                script, workspace.directory, String(server.port), fixtures.caFile, fixtures.clientCertificate,
+                fixtures.clientKey,
+            ],
             timeout: 180)
         let results = PythonWorkspace.results(result.output)
         let scenarios = [

@@ -13,7 +13,11 @@ struct PythonWorkspace {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         try EchoProto.source.write(toFile: directory + "/echo.proto", atomically: true, encoding: .utf8)
         let result = try runProcess(
-            python, ["-m", "grpc_tools.protoc", "-I", directory, "--python_out=\(directory)", "--grpc_python_out=\(directory)", directory + "/echo.proto"])
+            python,
+            [
+                "-m", "grpc_tools.protoc", "-I", directory, "--python_out=\(directory)",
+                "--grpc_python_out=\(directory)", directory + "/echo.proto",
+            ])
         guard result.status == 0 else {
             throw XCTSkip("grpc_tools.protoc failed (status \(result.status)): \(result.error)")
         }

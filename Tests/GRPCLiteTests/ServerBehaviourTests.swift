@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 import Reactor
 import XCTest
 
@@ -28,7 +29,9 @@ final class ServerBehaviourTests: XCTestCase {
                 let roles = context.peer.utf8StringExtension(oid: CertificateAuthority.rolesOID) ?? ""
                 context.userInfo["roles"] = roles
                 if context.method.hasSuffix("/Unary") && !roles.split(separator: ",").contains("writer") {
-                    return Status(.permissionDenied, "\(context.peer.commonName ?? "?") with roles \"\(roles)\" may not call \(context.method)")
+                    return Status(
+                        .permissionDenied,
+                        "\(context.peer.commonName ?? "?") with roles \"\(roles)\" may not call \(context.method)")
                 }
                 return nil
             }
@@ -37,7 +40,9 @@ final class ServerBehaviourTests: XCTestCase {
 
         let client = try client(server)
         XCTAssertThrowsError(try client.unary("/interop.v1.Echo/Unary", request: [], timeout: .seconds(10))) { error in
-            XCTAssertEqual(error as? Status, Status(.permissionDenied, "alice with roles \"reader\" may not call /interop.v1.Echo/Unary"))
+            XCTAssertEqual(
+                error as? Status,
+                Status(.permissionDenied, "alice with roles \"reader\" may not call /interop.v1.Echo/Unary"))
         }
         // Other methods pass the interceptor on the same connection.
         let stats = try client.unary("/interop.v1.Echo/Stats", request: [], timeout: .seconds(10))
@@ -74,9 +79,116 @@ final class ServerBehaviourTests: XCTestCase {
         let small = EchoRequest(payload: [UInt8](repeating: 1, count: 900)).serializedBytes()
         XCTAssertNoThrow(try client.unary("/interop.v1.Echo/Unary", request: small, timeout: .seconds(10)))
         let large = EchoRequest(payload: [UInt8](repeating: 1, count: 1001)).serializedBytes()
-        XCTAssertThrowsError(try client.unary("/interop.v1.Echo/Unary", request: large, timeout: .seconds(10))) { error in
-            XCTAssertEqual(error as? Status, Status(.resourceExhausted, "message of \(large.count) bytes exceeds the maximum receive size of 1000 bytes"))
+        XCTAssertThrowsError(try client.unary("/interop.v1.Echo/Unary", request: large, timeout: .seconds(10))) {
+            error in
+            XCTAssertEqual(
+                error as? Status,
+                Status(
+                    .resourceExhausted, "message of \(large.count) bytes exceeds the maximum receive size of 1000 bytes"
+                ))
         }
+    }
+
+    func testConnectionReceiveLimit() throws {
+        var options = GRPCServer.Options()
+        options.connectionReceiveLimit = 100 * 1024
+        let server = try TestServer(tls: fixtures.server, options: options) { server, _, recorder in
+            EchoService.install(on: server, recorder: recorder)
+        }
+        defer { server.stop() }
+
+        let client = try client(server)
+        let request = EchoRequest(payload: [UInt8](repeating: 1, count: 200 * 1024)).serializedBytes()
+        XCTAssertThrowsError(try client.unary("/interop.v1.Echo/Unary", request: request, timeout: .seconds(10))) {
+            error in
+            XCTAssertEqual(
+                error as? Status,
+                Status(.resourceExhausted, "connection holds more than 102400 bytes of unfinished requests"))
+        }
+        // The limit counts only what is held: the next call on the connection succeeds.
+        let small = EchoRequest(payload: [UInt8](repeating: 1, count: 60 * 1024)).serializedBytes()
+        XCTAssertNoThrow(try client.unary("/interop.v1.Echo/Unary", request: small, timeout: .seconds(10)))
+    }
+
+    func testReleasedServerClosesConnections() throws {
+        let loop = try EventLoop()
+        var server: GRPCServer? = try GRPCServer(loop: loop, tls: fixtures.server)
+        let port = try server!.listen(host: "127.0.0.1", port: 0).port
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = port.bigEndian
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        _ = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        XCTAssertTrue(try loop.run(until: { server!.connectionCount == 1 }, timeout: .seconds(5)))
+        server = nil
+        // The server closed our connection: a read returns end of file.
+        var byte: UInt8 = 0
+        XCTAssertEqual(read(fd, &byte, 1), 0)
+    }
+
+    /// Handlers' closures capture their writer, which refers to its call; the call must
+    /// still be freed once its stream closes.
+    func testFinishedCallIsReleased() throws {
+        let tracker = WeakTracker()
+        let server = try TestServer(tls: fixtures.server) { server, _, _ in
+            server.registerServerStreaming("/interop.v1.Echo/Stream") { context, _, writer in
+                tracker.track(writer)
+                context.onCancel = { _ = writer }
+                writer.onWritable = { writer.write([]) }
+                writer.write(EchoResponse(index: 1).serializedBytes())
+                writer.finish(.ok)
+            }
+        }
+        defer { server.stop() }
+
+        let client = try client(server)
+        var count = 0
+        try client.serverStreaming("/interop.v1.Echo/Stream", request: [], timeout: .seconds(10)) { _ in
+            count += 1
+            return true
+        }
+        XCTAssertEqual(count, 1)
+        XCTAssertTrue(server.wait { tracker.isReleased }, "the writer of a finished call is still alive")
+    }
+
+    func testIPv6Loopback() throws {
+        let server: TestServer
+        do {
+            server = try TestServer(tls: fixtures.server, host: "::1") { server, _, recorder in
+                EchoService.install(on: server, recorder: recorder)
+            }
+        } catch let error as SystemError where error.errno == EADDRNOTAVAIL || error.errno == EAFNOSUPPORT {
+            throw XCTSkip("no IPv6 loopback on this machine: \(error)")
+        }
+        defer { server.stop() }
+
+        let client = try GRPCClient(host: "::1", port: server.port, tls: fixtures.client)
+        let bytes = try client.unary(
+            "/interop.v1.Echo/Unary", request: EchoRequest(text: "v6").serializedBytes(), timeout: .seconds(10))
+        XCTAssertEqual(try EchoResponse(serializedBytes: bytes).text, "v6|cn=alice|roles=reader")
+        guard case .accepted(let address, _) = server.events.first else {
+            return XCTFail("no accepted event: \(server.events)")
+        }
+        XCTAssertTrue(address.hasPrefix("[::1]:"), address)
+    }
+
+    func testPingAcknowledged() throws {
+        let server = try TestServer(tls: fixtures.server) { _, _, _ in }
+        defer { server.stop() }
+
+        let client = try client(server)
+        let connection = try client.openConnection()
+        defer { connection.close(reason: nil) }
+        connection.http2?.submitPing()
+        connection.scheduleFlush()
+        XCTAssertTrue(
+            try client.eventLoop.run(until: { connection.http2?.pingAcknowledgements == 1 }, timeout: .seconds(10)))
     }
 
     func testHealthCheck() throws {
@@ -86,10 +198,14 @@ final class ServerBehaviourTests: XCTestCase {
         defer { server.stop() }
 
         let client = try client(server)
-        let serving = try client.unary(HealthService.check, request: HealthCheckRequest(service: "interop.v1.Echo").serializedBytes(), timeout: .seconds(10))
+        let serving = try client.unary(
+            HealthService.check, request: HealthCheckRequest(service: "interop.v1.Echo").serializedBytes(),
+            timeout: .seconds(10))
         XCTAssertEqual(try HealthCheckResponse(serializedBytes: serving).status, .serving)
         XCTAssertThrowsError(
-            try client.unary(HealthService.check, request: HealthCheckRequest(service: "nope.Service").serializedBytes(), timeout: .seconds(10))
+            try client.unary(
+                HealthService.check, request: HealthCheckRequest(service: "nope.Service").serializedBytes(),
+                timeout: .seconds(10))
         ) { error in
             XCTAssertEqual((error as? Status)?.code, .notFound)
         }
@@ -115,7 +231,9 @@ final class ServerBehaviourTests: XCTestCase {
         XCTAssertEqual(try EchoResponse(serializedBytes: bytes).text, "late")
         XCTAssertTrue(server.wait { server.counter("shutdown complete") == 1 }, "shutdown did not complete")
 
-        XCTAssertThrowsError(try self.client(server).unary("/interop.v1.Echo/Unary", request: [], timeout: .seconds(10))) { error in
+        XCTAssertThrowsError(
+            try self.client(server).unary("/interop.v1.Echo/Unary", request: [], timeout: .seconds(10))
+        ) { error in
             XCTAssertEqual((error as? Status)?.code, .unavailable, "\(error)")
         }
     }
@@ -170,7 +288,9 @@ final class ServerBehaviourTests: XCTestCase {
             }
         }
         XCTAssertTrue(server.wait { TestServerLog.shared.lines.count == 1 })
-        XCTAssertTrue(TestServerLog.shared.lines.first?.contains("cannot load private key") == true, "\(TestServerLog.shared.lines)")
+        XCTAssertTrue(
+            TestServerLog.shared.lines.first?.contains("cannot load private key") == true,
+            "\(TestServerLog.shared.lines)")
         XCTAssertNoThrow(try client(server).unary("/interop.v1.Echo/Unary", request: request, timeout: .seconds(10)))
 
         // A server certificate from a new CA: new clients must trust that CA.
@@ -179,7 +299,8 @@ final class ServerBehaviourTests: XCTestCase {
         try PEMFile.write(newCA.certificatePEM, to: newCAFile, mode: 0o644)
         try FileManager.default.removeItem(atPath: serverCertificate)
         try FileManager.default.removeItem(atPath: serverKey)
-        try newCA.issueServerCertificate(commonName: "localhost").write(certificateFile: serverCertificate, privateKeyFile: serverKey)
+        try newCA.issueServerCertificate(commonName: "localhost").write(
+            certificateFile: serverCertificate, privateKeyFile: serverKey)
         server.perform { server in
             do {
                 try server.reloadCertificates()
@@ -191,13 +312,19 @@ final class ServerBehaviourTests: XCTestCase {
         XCTAssertTrue(server.wait { TestServerLog.shared.lines.count == 2 })
         XCTAssertEqual(TestServerLog.shared.lines.last, "reloaded")
 
-        XCTAssertNoThrow(try before.unary("/interop.v1.Echo/Unary", request: request, timeout: .seconds(10)), "open connection broke")
-        XCTAssertThrowsError(try client(server).unary("/interop.v1.Echo/Unary", request: request, timeout: .seconds(10))) { error in
-            XCTAssertTrue((error as? Status)?.message.contains("server certificate verification failed") == true, "\(error)")
+        XCTAssertNoThrow(
+            try before.unary("/interop.v1.Echo/Unary", request: request, timeout: .seconds(10)), "open connection broke"
+        )
+        XCTAssertThrowsError(
+            try client(server).unary("/interop.v1.Echo/Unary", request: request, timeout: .seconds(10))
+        ) { error in
+            XCTAssertTrue(
+                (error as? Status)?.message.contains("server certificate verification failed") == true, "\(error)")
         }
         var rotated = fixtures.client
         rotated.caFile = newCAFile
-        XCTAssertNoThrow(try client(server, tls: rotated).unary("/interop.v1.Echo/Unary", request: request, timeout: .seconds(10)))
+        XCTAssertNoThrow(
+            try client(server, tls: rotated).unary("/interop.v1.Echo/Unary", request: request, timeout: .seconds(10)))
     }
 
     func testConnectionEventsNamePeer() throws {
@@ -234,4 +361,20 @@ final class TestServerLog: @unchecked Sendable {
     func append(_ line: String) {
         lock.withLock { stored.append(line) }
     }
+}
+
+/// Holds a weak reference to an object created on the server thread.
+final class WeakTracker: @unchecked Sendable {
+    private let lock = NSLock()
+    private weak var object: AnyObject?
+    private var tracked = false
+
+    func track(_ object: AnyObject) {
+        lock.withLock {
+            self.object = object
+            tracked = true
+        }
+    }
+
+    var isReleased: Bool { lock.withLock { tracked && object == nil } }
 }

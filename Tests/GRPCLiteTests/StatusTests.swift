@@ -10,7 +10,8 @@ final class StatusTests: XCTestCase {
             (.invalidArgument, 3, "INVALID_ARGUMENT"), (.deadlineExceeded, 4, "DEADLINE_EXCEEDED"),
             (.notFound, 5, "NOT_FOUND"), (.alreadyExists, 6, "ALREADY_EXISTS"),
             (.permissionDenied, 7, "PERMISSION_DENIED"), (.resourceExhausted, 8, "RESOURCE_EXHAUSTED"),
-            (.failedPrecondition, 9, "FAILED_PRECONDITION"), (.aborted, 10, "ABORTED"), (.outOfRange, 11, "OUT_OF_RANGE"),
+            (.failedPrecondition, 9, "FAILED_PRECONDITION"), (.aborted, 10, "ABORTED"),
+            (.outOfRange, 11, "OUT_OF_RANGE"),
             (.unimplemented, 12, "UNIMPLEMENTED"), (.internal, 13, "INTERNAL"), (.unavailable, 14, "UNAVAILABLE"),
             (.dataLoss, 15, "DATA_LOSS"), (.unauthenticated, 16, "UNAUTHENTICATED"),
         ]
@@ -34,7 +35,8 @@ final class StatusTests: XCTestCase {
             ("not a number", "x", "m", Status(.unknown, "invalid grpc-status \"x\" in the response trailers: m")),
         ]
         for row in table {
-            XCTAssertEqual(Status.parse(statusValue: row.status, messageValue: row.message), row.expected, row.description)
+            XCTAssertEqual(
+                Status.parse(statusValue: row.status, messageValue: row.message), row.expected, row.description)
         }
     }
 

@@ -37,19 +37,24 @@ final class TLSRefusalTests: XCTestCase {
 
     private func assertServerStillServes(file: StaticString = #filePath, line: UInt = #line) throws {
         let client = try GRPCClient(host: "127.0.0.1", port: server.port, tls: fixtures.client)
-        let bytes = try client.unary("/interop.v1.Echo/Unary", request: EchoRequest(text: "still").serializedBytes(), timeout: .seconds(10))
-        XCTAssertEqual(try EchoResponse(serializedBytes: bytes).text, "still|cn=alice|roles=admin", file: file, line: line)
+        let bytes = try client.unary(
+            "/interop.v1.Echo/Unary", request: EchoRequest(text: "still").serializedBytes(), timeout: .seconds(10))
+        XCTAssertEqual(
+            try EchoResponse(serializedBytes: bytes).text, "still|cn=alice|roles=admin", file: file, line: line)
     }
 
     private func sClient(_ extra: [String]) throws -> ProcessResult {
         try runProcess(
             "/usr/bin/openssl",
-            ["s_client", "-connect", "127.0.0.1:\(server.port)", "-CAfile", fixtures.caFile, "-verify_return_error"] + extra,
+            ["s_client", "-connect", "127.0.0.1:\(server.port)", "-CAfile", fixtures.caFile, "-verify_return_error"]
+                + extra,
             input: "", timeout: 30)
     }
 
     func testTLS12ClientRefused() throws {
-        let result = try sClient(["-tls1_2", "-alpn", "h2", "-cert", fixtures.clientCertificate, "-key", fixtures.clientKey])
+        let result = try sClient([
+            "-tls1_2", "-alpn", "h2", "-cert", fixtures.clientCertificate, "-key", fixtures.clientKey,
+        ])
         XCTAssertNotEqual(result.status, 0, "openssl s_client -tls1_2 should fail: \(result.output)")
         XCTAssertTrue(waitForRefusal(containing: "unsupported protocol"), "refusals: \(refusals())")
         try assertServerStillServes()
@@ -94,7 +99,9 @@ final class TLSRefusalTests: XCTestCase {
         address.sin_port = server.port.bigEndian
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
         XCTAssertEqual(connected, 0)
         XCTAssertTrue(waitForRefusal(containing: "timed out"), "refusals: \(refusals())")
@@ -108,7 +115,10 @@ final class TLSRefusalTests: XCTestCase {
         XCTAssertThrowsError(try client.unary("/interop.v1.Echo/Unary", request: [], timeout: .seconds(10))) { error in
             let status = error as? Status
             XCTAssertEqual(status?.code, .unavailable, "\(error)")
-            XCTAssertTrue(status?.message.contains("server certificate verification failed: self-signed certificate in certificate chain") == true, "\(error)")
+            XCTAssertTrue(
+                status?.message.contains(
+                    "server certificate verification failed: self-signed certificate in certificate chain") == true,
+                "\(error)")
         }
     }
 
@@ -125,8 +135,45 @@ final class TLSRefusalTests: XCTestCase {
 
     func testClientAcceptsServerByLocalhostName() throws {
         let client = try GRPCClient(host: "localhost", port: server.port, tls: fixtures.client)
-        let bytes = try client.unary("/interop.v1.Echo/Unary", request: EchoRequest(text: "name").serializedBytes(), timeout: .seconds(10))
+        let bytes = try client.unary(
+            "/interop.v1.Echo/Unary", request: EchoRequest(text: "name").serializedBytes(), timeout: .seconds(10))
         XCTAssertEqual(try EchoResponse(serializedBytes: bytes).text, "name|cn=alice|roles=admin")
+    }
+
+    func testMissingFilesNamed() throws {
+        let table: [(description: String, tls: TLSConfiguration, expected: String)] = [
+            (
+                "certificate",
+                TLSConfiguration(
+                    caFile: fixtures.caFile, certificateFile: "/no/cert.pem", privateKeyFile: fixtures.clientKey),
+                "cannot read certificate \"/no/cert.pem\": no such file or directory"
+            ),
+            (
+                "key",
+                TLSConfiguration(
+                    caFile: fixtures.caFile, certificateFile: fixtures.clientCertificate, privateKeyFile: "/no/key.pem"),
+                "cannot read private key \"/no/key.pem\": no such file or directory"
+            ),
+            (
+                "CA",
+                TLSConfiguration(
+                    caFile: "/no/ca.pem", certificateFile: fixtures.clientCertificate,
+                    privateKeyFile: fixtures.clientKey),
+                "cannot read CA bundle \"/no/ca.pem\": no such file or directory"
+            ),
+            (
+                "mismatched key",
+                TLSConfiguration(
+                    caFile: fixtures.caFile, certificateFile: fixtures.clientCertificate,
+                    privateKeyFile: fixtures.serverKey),
+                "private key \"\(fixtures.serverKey)\" does not match certificate"
+            ),
+        ]
+        for row in table {
+            XCTAssertThrowsError(try GRPCClient(host: "127.0.0.1", port: 1, tls: row.tls), row.description) { error in
+                XCTAssertTrue("\(error)".hasPrefix(row.expected), "\(row.description): \(error)")
+            }
+        }
     }
 
     func testConnectionRefusedMessage() throws {
@@ -147,7 +194,8 @@ final class TLSRefusalTests: XCTestCase {
 
         let client = try GRPCClient(host: "127.0.0.1", port: port, tls: fixtures.client)
         XCTAssertThrowsError(try client.unary("/interop.v1.Echo/Unary", request: [], timeout: .seconds(10))) { error in
-            XCTAssertEqual(error as? Status, Status(.unavailable, "connection refused by 127.0.0.1:\(port): is jobd running?"))
+            XCTAssertEqual(
+                error as? Status, Status(.unavailable, "connection refused by 127.0.0.1:\(port): is jobd running?"))
         }
     }
 }

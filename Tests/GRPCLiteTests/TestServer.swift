@@ -38,7 +38,7 @@ final class TestServer: @unchecked Sendable {
 
     var port: UInt16 { lock.withLock { boundPort } }
     var events: [ConnectionEvent] { lock.withLock { recordedEvents } }
-    /// The most bytes the server held for output at any sample (every 2 ms).
+    /// The maximum bytes the server held for output at any sample (every 2 ms).
     var maxBufferedBytes: Int { lock.withLock { maxBuffered } }
     var bufferedBytes: Int { lock.withLock { lastBuffered } }
     var activeCalls: Int { lock.withLock { lastActiveCalls } }
