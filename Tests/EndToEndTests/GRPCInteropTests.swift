@@ -21,8 +21,8 @@ final class GRPCInteropTests: EndToEndTestCase {
 }
 
 extension GRPCInteropTests {
-    /// A client that stops reading must not hold the job back: the job finishes and a second client
-    /// streams everything while the first is stalled; the stalled client then still gets every byte.
+    /// A client that stops reading must not hold the job back. The job finishes and a second client
+    /// streams everything while the first is stalled, and the stalled client then still gets every byte.
     func testStalledReaderDoesNotBlockJob() throws {
         let python = try GRPCInterop.requirePython()
         let jobd = try startJobd()
