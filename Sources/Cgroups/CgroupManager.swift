@@ -43,7 +43,10 @@ public final class CgroupManager {
         let device = Result {
             try BlockDevice.resolve(
                 stateDirectory: stateDirectory, configured: ioDevice, sysBlock: host.blockDeviceDirectory)
-        }.mapError { $0 as! CgroupError }
+        }.mapError { error in
+            (error as? CgroupError)
+                ?? CgroupError(operation: "resolve I/O device", file: stateDirectory, detail: "\(error)")
+        }
 
         let entries = ProcCgroupEntry.parse(host.procSelfCgroup)
         let mounts = root.map { mountsBelow(root: $0) } ?? CgroupMount.parse(mountinfo: host.mountinfo)
@@ -51,7 +54,8 @@ public final class CgroupManager {
         let v1 = mounts.filter { !$0.isV2 && $0.controllers.contains { CgroupV1Driver.usedControllers.contains($0) } }
         if !v1.isEmpty {
             var own: [(controllers: [String], directory: String)] = []
-            for mount in v1 {
+            // A hierarchy mounted twice (a bind mount) is used once.
+            for mount in v1 where !own.contains(where: { $0.controllers == mount.controllers }) {
                 guard let entry = entries.first(where: { $0.controllers.contains(mount.controllers[0]) }),
                     let directory = mount.directory(for: entry.path)
                 else {

@@ -21,6 +21,7 @@ final class CgroupV2Driver: CgroupDriver {
     let enabledControllers: Set<String>
     private let ioDevice: Result<BlockDevice, CgroupError>
     private let directories: any CgroupDirectories
+    private let swapsFile: String
 
     static let usedControllers = ["cpu", "memory", "io", "pids"]
 
@@ -41,6 +42,7 @@ final class CgroupV2Driver: CgroupDriver {
         subtreeDirectory = own + "/" + subtreeName
         jobsDirectory = subtreeDirectory + "/jobs"
         directories = host.directories
+        swapsFile = host.swapsFile
         self.ioDevice = ioDevice
 
         let daemonDirectory = subtreeDirectory + "/daemon"
@@ -177,12 +179,9 @@ final class CgroupV2Driver: CgroupDriver {
 
         if let bytes = limits.memoryBytes {
             try writeVerified(String(pageAlignedBytes(bytes)), to: directory + "/memory.max")
-            // NOTE: memory.swap.max is missing when the kernel does not account swap
-            // (CONFIG_MEMCG_SWAP off or swapaccount=0); swapped-out pages are then not charged.
-            let swap = directory + "/memory.swap.max"
-            if CgroupFiles.exists(swap) {
-                try writeVerified("0", to: swap)
-            }
+            // memory.swap.max is missing when the kernel does not account swap (CONFIG_MEMCG_SWAP
+            // off or swapaccount=0).
+            try limitSwap("0", file: directory + "/memory.swap.max", swapsFile: swapsFile)
         }
 
         if let rate = limits.ioBytesPerSecond, let device {

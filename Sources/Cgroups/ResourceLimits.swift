@@ -8,10 +8,14 @@ import Glibc
 ///   times 100 (`200%` on 2 CPUs). `150%` is a quota of 1.5 CPUs: the kernel lets the job run
 ///   150 ms per 100 ms period, summed over all its threads (v2 `cpu.max`, v1 `cpu.cfs_quota_us`).
 /// - Memory: a whole number of bytes with an optional suffix, at least ``minimumMemoryBytes``
-///   (4M). The limit covers swap too: the job cannot swap its way past it.
+///   (4M). The limit covers swap too, so the job cannot swap its way past it. On a kernel that
+///   does not account swap to cgroups, a memory limit is rejected while swap is active.
 /// - Disk I/O: a rate, a whole number of bytes with an optional suffix followed by `/s`, e.g.
 ///   `10MB/s`. It limits read and write bandwidth separately, each to this rate, on the whole
 ///   disk behind the state directory (or the configured I/O device).
+///   NOTE: on cgroup v1 writes that a job leaves in the page cache are flushed later by kernel
+///   threads outside its cgroup, so they escape the limit. Reads, O_DIRECT writes and writes the
+///   job flushes itself with fsync(2) are limited. cgroup v2 charges writeback to the job.
 /// - Pids: the maximum number of processes and threads the job may have at once. A job that
 ///   gives none gets ``defaultMaxPids``, so every job has a cap against fork bombs.
 ///

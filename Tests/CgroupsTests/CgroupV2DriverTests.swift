@@ -80,6 +80,28 @@ final class CgroupV2DriverTests: XCTestCase {
         XCTAssertEqual(try tree.read("jobworker/jobs/job1/memory.max"), String(64 << 20))
     }
 
+    func testMemoryLimitWithoutSwapAccountingOrSwap() throws {
+        let manager = try tree.detect()
+        tree.directories.omittedFiles = ["memory.swap.max"]
+
+        _ = try manager.create(name: "job1", limits: ResourceLimits(memoryBytes: 64 << 20))
+
+        XCTAssertEqual(try tree.read("jobworker/jobs/job1/memory.max"), "67108864")
+    }
+
+    func testMemoryLimitWithoutSwapAccountingButSwapFails() throws {
+        let manager = try tree.detect()
+        tree.directories.omittedFiles = ["memory.swap.max"]
+        try tree.write(
+            "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n/swapfile file 1048572 0 -2\n", to: tree.swapsFile)
+
+        XCTAssertThrowsError(try manager.create(name: "job1", limits: ResourceLimits(memoryBytes: 64 << 20))) { error in
+            let message = String(describing: error)
+            XCTAssertTrue(message.contains("swap is active on /swapfile"), message)
+        }
+        XCTAssertEqual(try manager.listJobCgroups(), [])
+    }
+
     func testCreateRejectsMissingController() throws {
         tree.remove()
         tree = try FakeCgroupTree(offeredControllers: ["memory", "pids"])
@@ -168,6 +190,7 @@ final class CgroupV2DriverTests: XCTestCase {
         let cgroup = try manager.create(name: "job1", limits: ResourceLimits())
         XCTAssertFalse(try cgroup.isPopulated())
 
+        XCTAssertEqual(cgroup.eventsFile, cgroup.path + "/cgroup.events")
         try tree.write("populated 1\nfrozen 0\n", to: cgroup.path + "/cgroup.events")
 
         XCTAssertTrue(try cgroup.isPopulated())
