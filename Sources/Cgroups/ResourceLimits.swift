@@ -39,7 +39,8 @@ public struct ResourceLimits: Equatable, Sendable {
     /// Tasks allowed to a job that gave no max_pids: enough for a build with parallel compilers,
     /// few enough that a fork bomb stops long before it hurts the host.
     public static let defaultMaxPids: UInt32 = 1024
-    /// Smallest accepted memory limit: below a few MiB a shell is killed while it loads.
+    /// Smallest accepted memory limit, a floor that rejects a slip such as `256` (bytes, meant as
+    /// 256M) instead of starting a job that the OOM killer ends at once.
     public static let minimumMemoryBytes: UInt64 = 4 * 1024 * 1024
     /// Largest accepted max_pids, the kernel's PID_MAX_LIMIT on 64-bit hosts.
     public static let maximumPids: UInt32 = 4_194_304

@@ -176,6 +176,22 @@ final class CgroupV2DriverTests: XCTestCase {
         XCTAssertNoThrow(try manager.create(name: "job2", limits: ResourceLimits(memoryBytes: 64 << 20)))
     }
 
+    func testDirectoryFDIsCgroupDirectory() throws {
+        let manager = try tree.detect()
+        let cgroup = try manager.create(name: "job1", limits: ResourceLimits())
+
+        let fd = try cgroup.openDirectoryFD()
+        defer { close(fd) }
+
+        var opened = stat()
+        var expected = stat()
+        XCTAssertEqual(fstat(fd, &opened), 0)
+        XCTAssertEqual(stat(cgroup.path, &expected), 0)
+        XCTAssertEqual(opened.st_ino, expected.st_ino)
+        XCTAssertEqual(fcntl(fd, F_GETFD) & FD_CLOEXEC, FD_CLOEXEC)
+        XCTAssertEqual(cgroup.procsFiles, [cgroup.path + "/cgroup.procs"])
+    }
+
     func testKillWritesCgroupKill() throws {
         let manager = try tree.detect()
         let cgroup = try manager.create(name: "job1", limits: ResourceLimits())
