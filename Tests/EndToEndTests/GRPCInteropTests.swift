@@ -48,7 +48,7 @@ extension GRPCInteropTests {
         XCTAssertEqual(other.status, 0, other.stderrText)
         XCTAssertTrue(other.stdout == expected, "a second client's stream differs while the first is stalled")
 
-        FileManager.default.createFile(atPath: resume, contents: nil)
+        XCTAssertTrue(FileManager.default.createFile(atPath: resume, contents: nil), "cannot create \(resume)")
         XCTAssertTrue(stalled.wait(timeout: .seconds(120)), "the stalled client did not finish after resuming")
         let output = (try? String(contentsOfFile: scratch + "/stalled.out", encoding: .utf8)) ?? ""
         let errors = (try? String(contentsOfFile: scratch + "/stalled.err", encoding: .utf8)) ?? ""
