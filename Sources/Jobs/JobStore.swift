@@ -67,8 +67,10 @@ struct JobStore {
         unlink(logPath(id: id))
     }
 
-    /// Returns every job's saved status; files that cannot be read are skipped and
-    /// reported in `failures`.
+    /// Returns every job's saved status; files that cannot be read, and records whose id
+    /// differs from their file name, are skipped and reported in `failures`. The id check
+    /// matters because later saves write to the path built from the id: a record naming
+    /// "../x" would otherwise make jobd write outside the jobs directory.
     func loadAll() throws -> (statuses: [JobStatus], failures: [String]) {
         let names: [String]
         do {
@@ -89,13 +91,51 @@ struct JobStore {
             }
             guard name.hasSuffix(".json") else { continue }
             do {
-                let data = try Data(contentsOf: URL(fileURLWithPath: path))
-                statuses.append(try JSONDecoder().decode(JobRecord.self, from: data).status)
+                statuses.append(try load(path: path, expectedID: String(name.dropLast(".json".count))))
             } catch {
-                failures.append("cannot read job metadata \"\(path)\": \(error)")
+                failures.append(
+                    "skipped job metadata \"\(path)\": \(error); move the file out of \(directory) to keep it "
+                        + "for inspection")
             }
         }
         return (statuses, failures)
+    }
+
+    /// Reads one metadata file. Opens it with O_NOFOLLOW | O_NONBLOCK and reads only a
+    /// regular file, so a symlink or FIFO planted in the directory can neither redirect
+    /// the read nor block the loop.
+    private func load(path: String, expectedID: String) throws -> JobStatus {
+        let fd = try Syscall.call("open", path) { open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC) }
+        defer { Syscall.close(fd) }
+        var info = stat()
+        _ = try Syscall.call("fstat", path) { fstat(fd, &info) }
+        guard (info.st_mode & S_IFMT) == S_IFREG else {
+            throw JobError(.storage, "not a regular file")
+        }
+
+        var data = Data()
+        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        while true {
+            let count = try buffer.withUnsafeMutableBytes { bytes in
+                try Syscall.call("read", path) { read(fd, bytes.baseAddress, bytes.count) }
+            }
+            if count == 0 { break }
+            data.append(contentsOf: buffer[0..<count])
+        }
+
+        let record: JobRecord
+        do {
+            record = try JSONDecoder().decode(JobRecord.self, from: data)
+        } catch {
+            throw JobError(.storage, "not a valid job record (\(data.count) bytes): \(error)")
+        }
+        guard record.id == expectedID else {
+            throw JobError(
+                .storage,
+                "it names job id \(quoted(record.id)), not \(quoted(expectedID)) as its file name does")
+        }
+        try JobManager.validate(id: record.id)
+        return try record.status
     }
 }
 
@@ -169,6 +209,18 @@ struct JobRecord: Codable {
                     ioBytesPerSecond: limits.ioBytesPerSecond, maxPids: limits.maxPids))
         }
     }
+}
+
+/// Returns `text` in double quotes for a message: at most `limit` characters, with control
+/// characters, quotes and backslashes escaped, so a hostile value cannot forge log lines.
+func quoted(_ text: String, limit: Int = 80) -> String {
+    var body = ""
+    for scalar in text.unicodeScalars.prefix(limit) {
+        body += scalar.properties.generalCategory == .control || scalar == "\"" || scalar == "\\"
+            ? scalar.escaped(asASCII: false) : String(scalar)
+    }
+    let cut = text.unicodeScalars.count > limit ? "... (\(text.utf8.count) bytes)" : ""
+    return "\"" + body + "\"" + cut
 }
 
 /// Returns CLOCK_REALTIME in nanoseconds since the Unix epoch.

@@ -77,6 +77,49 @@ final class JobRestartTests: XCTestCase {
         XCTAssertEqual(again.job(id: id)?.status.state, .stopped)
     }
 
+    /// Metadata files that jobd did not write as they are must be skipped and reported, and
+    /// never make jobd write outside the jobs directory or block on a read.
+    func testRecoverSkipsForeignMetadataFiles() throws {
+        let harness = try JobHarness.withoutCgroups()
+        defer { harness.close() }
+        let jobs = harness.stateDirectory + "/jobs"
+        let outside = harness.stateDirectory + "/planted.json"
+        func record(id: String, state: String) -> String {
+            "{\"id\":\"\(id)\",\"owner\":\"w\",\"command\":\"x\",\"arguments\":[],\"state\":\"\(state)\","
+                + "\"oomKilled\":false,\"startedAtNanoseconds\":1,\"limits\":{\"maxPids\":10}}"
+        }
+        let cases: [(file: String, description: String)] = [
+            ("traversal.json", "id with ../ leaving the jobs directory"),
+            ("mismatch.json", "id that differs from the file name"),
+            ("truncated.json", "metadata cut off mid-record"),
+            ("link.json", "symlink to a valid record"),
+            ("fifo.json", "FIFO, which would block a plain read"),
+        ]
+        try record(id: "../planted", state: "running").write(
+            toFile: jobs + "/traversal.json", atomically: false, encoding: .utf8)
+        try record(id: "someone-else", state: "exited").write(
+            toFile: jobs + "/mismatch.json", atomically: false, encoding: .utf8)
+        try String(record(id: "truncated", state: "exited").prefix(30)).write(
+            toFile: jobs + "/truncated.json", atomically: false, encoding: .utf8)
+        try record(id: "link", state: "exited").write(
+            toFile: harness.stateDirectory + "/target.json", atomically: false, encoding: .utf8)
+        XCTAssertEqual(symlink(harness.stateDirectory + "/target.json", jobs + "/link.json"), 0)
+        XCTAssertEqual(mkfifo(jobs + "/fifo.json", 0o600), 0)
+        try record(id: "good", state: "exited").write(toFile: jobs + "/good.json", atomically: false, encoding: .utf8)
+
+        let manager = try harness.restartManager()
+        let problems = try manager.recover()
+
+        XCTAssertEqual(manager.allJobs.map(\.id), ["good"])
+        XCTAssertFalse(FileManager.default.fileExists(atPath: outside), "recovery wrote \(outside)")
+        for (file, description) in cases {
+            XCTAssertTrue(
+                problems.contains { $0.contains("\"\(jobs)/\(file)\"") && $0.contains("move the file out") },
+                "\(description) was not reported: \(problems)")
+        }
+        XCTAssertEqual(problems.count, cases.count, "\(problems)")
+    }
+
     private func spawnSleep(into cgroup: Cgroup) throws -> SpawnedProcess {
         let devNull = open("/dev/null", O_RDWR | O_CLOEXEC)
         defer { Syscall.close(devNull) }
