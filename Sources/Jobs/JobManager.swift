@@ -155,8 +155,9 @@ public final class JobManager {
         onJobFinished?(job.status)
     }
 
-    /// Accepts ids usable as a file name and a cgroup name.
-    static func validate(id: String) throws {
+    /// Accepts ids usable as a file name and a cgroup name; throws JobError.invalidID, whose
+    /// message quotes at most 80 characters of `id` with control characters escaped.
+    public static func validate(id: String) throws {
         let allowed = id.utf8.allSatisfy { byte in
             (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z"))
                 || (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z"))
@@ -166,7 +167,7 @@ public final class JobManager {
         guard allowed, !id.isEmpty, id.utf8.count <= 64, !id.hasPrefix(".") else {
             throw JobError(
                 .invalidID,
-                "invalid job id \"\(id)\": expected 1 to 64 letters, digits, '-', '_' or '.', not starting with '.'")
+                "invalid job id \(quoted(id)): expected 1 to 64 letters, digits, '-', '_' or '.', not starting with '.'")
         }
     }
 

@@ -172,6 +172,13 @@ final class JobServiceProvider {
         guard !jobID.isEmpty else {
             throw StatusMapping.emptyJobID()
         }
+        // Rejected before the lookup so no message echoes a control character or a huge id: with a
+        // 100 KB id in grpc-message the call never completed for grpcio or jobctl clients.
+        do {
+            try JobManager.validate(id: jobID)
+        } catch {
+            throw StatusMapping.invalidJobID(error)
+        }
         guard let job = manager.job(id: jobID), caller.canSee(owner: job.status.owner) else {
             throw StatusMapping.jobNotFound(jobID)
         }

@@ -45,6 +45,11 @@ enum StatusMapping {
         Status(.notFound, "job \"\(jobID)\" not found: run jobctl list to see the jobs this certificate may see")
     }
 
+    /// Returns the status for a job id that no job can have; `error` quotes the id, shortened.
+    static func invalidJobID(_ error: Error) -> Status {
+        Status(.invalidArgument, "\(error); pass the id that jobctl start printed")
+    }
+
     static func emptyJobID() -> Status {
         Status(.invalidArgument, "empty job id: pass the id that start printed")
     }

@@ -1,0 +1,105 @@
+import Foundation
+import XCTest
+
+/// Requests no well-behaved client sends, made through the generated grpcio client so jobctl's own checks
+/// cannot hide what jobd does with them.
+final class HostileInputTests: EndToEndTestCase {
+    func testMalformedJobIDsAreInvalidArguments() throws {
+        let jobd = try startJobd()
+        let jobID = try startJob(["sleep", "1000"], on: jobd, as: writer)
+        let cases: [(id: String, description: String)] = [
+            ("../" + jobID, "relative path to a real job"),
+            ("/etc/passwd", "absolute path"),
+            (jobID + "\u{0}", "real id with a NUL byte"),
+            ("a\nb", "newline that could forge a log line"),
+            (String(repeating: "x", count: 100_000), "100,000 characters"),
+            ("jöb", "non-ASCII letter"),
+            (".hidden", "leading dot"),
+        ]
+        var calls: [[String: Any]] = []
+        for (id, _) in cases {
+            for method in ["Query", "Stop", "Stream"] {
+                calls.append(["method": method, "request": ["job_id": id]])
+            }
+        }
+
+        let results = try RawCalls.run(calls, on: jobd, as: writer, test: self)
+
+        for (index, result) in results.enumerated() {
+            let (id, description) = cases[index / 3]
+            let label = "\(calls[index]["method"]!) with \(description)"
+            XCTAssertEqual(result.code, "INVALID_ARGUMENT", "\(label): \(result.details.prefix(300))")
+            XCTAssertTrue(result.details.contains("invalid job id"), "\(label): \(result.details.prefix(300))")
+            XCTAssertLessThan(result.details.utf8.count, 400, "\(label) echoed the whole id")
+            XCTAssertFalse(result.details.contains("\u{0}") || result.details.contains("\n"), "\(label): \(id.prefix(9))")
+        }
+        let status = try queryJSON(jobID, on: jobd, as: writer)
+        XCTAssertEqual(status["state"] as? String, "JOB_STATE_RUNNING", "a malformed id reached the real job")
+    }
+}
+
+/// Runs a list of calls through the grpcio stubs and returns each call's status code name and details.
+enum RawCalls {
+    struct Result {
+        let code: String
+        let details: String
+    }
+
+    /// Runs `calls`, each `["method": name, "request": fields as proto3 JSON]`, one after another on one
+    /// channel with a 30 s deadline each. Stream calls are read to their end.
+    static func run(
+        _ calls: [[String: Any]], on jobd: Jobd, as identity: Identity, test: EndToEndTestCase
+    ) throws -> [Result] {
+        let python = try GRPCInterop.requirePython()
+        let generated = try GRPCInterop.generateStubs(python: python, into: test.scratch + "/python")
+        let script = test.scratch + "/raw_calls.py"
+        let input = test.scratch + "/raw_calls.json"
+        try rawCallsScript.write(toFile: script, atomically: true, encoding: .utf8)
+        try JSONSerialization.data(withJSONObject: calls).write(to: URL(fileURLWithPath: input))
+
+        let result = try Command.run(
+            python,
+            [script, generated, jobd.address, test.pki.caFile, identity.certificate, identity.key, input],
+            timeout: .seconds(60 + 35 * calls.count))
+        guard result.status == 0 else {
+            throw SubprocessError(message: "raw call script failed:\n\(result.stdoutText)\n\(result.stderrText)")
+        }
+        guard let lines = try JSONSerialization.jsonObject(with: Data(result.stdout)) as? [[String: String]] else {
+            throw SubprocessError(message: "raw call script printed no result list: \(result.stdoutText)")
+        }
+        return lines.map { Result(code: $0["code"] ?? "?", details: $0["details"] ?? "") }
+    }
+
+    static let rawCallsScript = """
+        import json
+        import sys
+        import grpc
+        from google.protobuf import json_format
+
+        generated, address, ca, cert, key, calls_file = sys.argv[1:7]
+        sys.path.insert(0, generated)
+        from jobworker.v1 import jobworker_pb2 as pb
+        from jobworker.v1 import jobworker_pb2_grpc as pb_grpc
+
+        credentials = grpc.ssl_channel_credentials(
+            open(ca, "rb").read(), open(key, "rb").read(), open(cert, "rb").read())
+        options = [("grpc.max_send_message_length", 64 << 20)]
+        channel = grpc.secure_channel(address, credentials, options=options)
+        stub = pb_grpc.JobServiceStub(channel)
+        results = []
+        for call in json.load(open(calls_file)):
+            method = call["method"]
+            request = json_format.ParseDict(call["request"], getattr(pb, method + "Request")())
+            try:
+                if method == "Stream":
+                    for _ in stub.Stream(request, timeout=30):
+                        pass
+                else:
+                    getattr(stub, method)(request, timeout=30)
+                results.append({"code": "OK", "details": ""})
+            except grpc.RpcError as error:
+                results.append({"code": error.code().name, "details": error.details() or ""})
+        channel.close()
+        print(json.dumps(results))
+        """
+}
