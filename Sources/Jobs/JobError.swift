@@ -3,6 +3,9 @@ public struct JobError: Error, CustomStringConvertible, Equatable {
     public enum Kind: Equatable, Sendable {
         /// The job id is not usable as a file and cgroup name.
         case invalidID
+        /// The command, an argument, the environment or the working directory cannot be
+        /// passed to chdir(2) and execve(2) as given.
+        case invalidSpec
         /// A job with this id exists already.
         case duplicateID
         /// Limits were requested but jobd has no cgroup manager.

@@ -64,6 +64,7 @@ public final class JobManager {
     public func start(_ spec: JobSpec) throws -> Job {
         let id = spec.id ?? UUID().uuidString.lowercased()
         try Self.validate(id: id)
+        try Self.validate(spec: spec)
         guard jobs[id] == nil, !FileManager.default.fileExists(atPath: store.metadataPath(id: id)) else {
             throw JobError(.duplicateID, "job id \"\(id)\" is already in use: choose another id or leave it empty")
         }
@@ -155,8 +156,8 @@ public final class JobManager {
         onJobFinished?(job.status)
     }
 
-    /// Accepts ids usable as a file name and a cgroup name; throws JobError.invalidID, whose
-    /// message quotes at most 80 characters of `id` with control characters escaped.
+    /// Accepts ids usable as a file name and a cgroup name, else throws JobError.invalidID.
+    /// The message quotes at most 80 characters of `id`, with control characters escaped.
     public static func validate(id: String) throws {
         let allowed = id.utf8.allSatisfy { byte in
             (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z"))
@@ -168,6 +169,44 @@ public final class JobManager {
             throw JobError(
                 .invalidID,
                 "invalid job id \(quoted(id)): expected 1 to 64 letters, digits, '-', '_' or '.', not starting with '.'")
+        }
+    }
+
+    /// Checks what execve(2) and chdir(2) would otherwise reject or misread: NUL bytes in any
+    /// string, an empty command, an environment name that is empty or contains '=', and a
+    /// relative working directory, which would resolve against jobd's own directory.
+    static func validate(spec: JobSpec) throws {
+        let nulFix = "contains a NUL byte, which execve cannot pass: remove it"
+        guard !spec.command.isEmpty else {
+            throw JobError(.invalidSpec, "empty command: name the program to run, e.g. ls")
+        }
+        guard !spec.command.utf8.contains(0) else {
+            throw JobError(.invalidSpec, "invalid command \(quoted(spec.command)): \(nulFix)")
+        }
+        for (index, argument) in spec.arguments.enumerated() where argument.utf8.contains(0) {
+            throw JobError(.invalidSpec, "invalid argument \(index + 1) \(quoted(argument)): \(nulFix)")
+        }
+        for (name, value) in spec.environment ?? [:] {
+            if name.isEmpty || name.utf8.contains(UInt8(ascii: "=")) || name.utf8.contains(0) {
+                throw JobError(
+                    .invalidSpec,
+                    "invalid environment variable name \(quoted(name)): expected a non-empty name without '=' or "
+                        + "NUL bytes, e.g. PATH")
+            }
+            if value.utf8.contains(0) {
+                throw JobError(
+                    .invalidSpec, "invalid value of environment variable \(quoted(name)): \(quoted(value)) \(nulFix)")
+            }
+        }
+        if let directory = spec.workingDirectory {
+            guard directory.hasPrefix("/") else {
+                throw JobError(
+                    .invalidSpec,
+                    "invalid working directory \(quoted(directory)): expected an absolute path, e.g. /tmp")
+            }
+            guard !directory.utf8.contains(0) else {
+                throw JobError(.invalidSpec, "invalid working directory \(quoted(directory)): \(nulFix)")
+            }
         }
     }
 

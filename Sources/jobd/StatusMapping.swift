@@ -31,7 +31,7 @@ enum StatusMapping {
 
     private static func status(for error: JobError) -> Status {
         switch error.kind {
-        case .invalidID: Status(.invalidArgument, error.message)
+        case .invalidID, .invalidSpec: Status(.invalidArgument, error.message)
         case .duplicateID: Status(.alreadyExists, error.message)
         case .cgroupsUnavailable: Status(.failedPrecondition, error.message)
         case .storage: Status(.internal, error.message)

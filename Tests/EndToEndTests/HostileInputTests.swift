@@ -36,6 +36,35 @@ final class HostileInputTests: EndToEndTestCase {
         let status = try queryJSON(jobID, on: jobd, as: writer)
         XCTAssertEqual(status["state"] as? String, "JOB_STATE_RUNNING", "a malformed id reached the real job")
     }
+
+    func testStartRejectsStringsExecveCannotTake() throws {
+        let jobd = try startJobd()
+        let cases: [(request: [String: Any], expected: String, description: String)] = [
+            (["name": "ec\u{0}ho"], "invalid command \"ec\\0ho\"", "NUL in the command"),
+            (["name": "echo", "args": ["ok", "a\u{0}b"]], "invalid argument 2 \"a\\0b\"", "NUL in an argument"),
+            (["name": "env", "env": ["A=B": "C"]], "invalid environment variable name \"A=B\"", "'=' in a name"),
+            (["name": "env", "env": ["": "C"]], "invalid environment variable name \"\"", "empty name"),
+            (
+                ["name": "env", "env": ["A": "B\u{0}C"]],
+                "invalid value of environment variable \"A\": \"B\\0C\" contains a NUL byte", "NUL in a value"
+            ),
+            (["name": "pwd", "working_directory": "tmp"], "expected an absolute path", "relative directory"),
+            (["name": "pwd", "working_directory": "/tmp\u{0}x"], "invalid working directory", "NUL in directory"),
+        ]
+
+        let results = try RawCalls.run(
+            cases.map { ["method": "Start", "request": $0.request] }, on: jobd, as: writer, test: self)
+
+        for (result, testCase) in zip(results, cases) {
+            XCTAssertEqual(result.code, "INVALID_ARGUMENT", "\(testCase.description): \(result.details)")
+            XCTAssertTrue(
+                result.details.contains(testCase.expected),
+                "\(testCase.description): \(result.details) lacks \(testCase.expected)")
+        }
+        let list = try jobctl(["list", "--json"], on: jobd)
+        let jobs = try JSONSerialization.jsonObject(with: Data(list.stdout)) as? [Any]
+        XCTAssertEqual(jobs?.count, 0, "a rejected start left a job: \(list.stdoutText)")
+    }
 }
 
 /// Runs a list of calls through the grpcio stubs and returns each call's status code name and details.
