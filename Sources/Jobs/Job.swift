@@ -33,6 +33,9 @@ public final class Job {
     public private(set) var cleanupErrors: [String] = []
 
     let logPath: String
+    /// Why the output log of a job loaded after a restart cannot be read; a subscription
+    /// then fails with it instead of reporting an empty output.
+    let outputProblem: String?
     /// The writer while the job runs; nil once finished or when loaded after a restart.
     private(set) var output: OutputLog?
     private var finishedLogEnd: UInt64
@@ -72,6 +75,7 @@ public final class Job {
         self.status = status
         self.logPath = logPath
         self.output = output
+        self.outputProblem = nil
         self.finishedLogEnd = OutputLogFormat.firstRecordOffset
         self.loop = loop
         self.cgroup = cgroup
@@ -79,12 +83,14 @@ public final class Job {
         self.pipes = [OutputPipe(stream: .stdout, fd: stdoutFD), OutputPipe(stream: .stderr, fd: stderrFD)]
     }
 
-    /// Creates a finished job loaded from the state directory.
-    init(finished status: JobStatus, logPath: String, logEnd: UInt64) {
+    /// Creates a finished job loaded from the state directory; `outputProblem` says why its
+    /// log cannot be read, if it cannot.
+    init(finished status: JobStatus, logPath: String, logEnd: UInt64, outputProblem: String? = nil) {
         precondition(status.state != .running, "a loaded job must be finished")
         self.id = status.id
         self.status = status
         self.logPath = logPath
+        self.outputProblem = outputProblem
         self.finishedLogEnd = logEnd
         self.loop = nil
     }

@@ -252,14 +252,16 @@ public final class JobManager {
             }
 
             let logPath = store.logPath(id: status.id)
-            let logEnd: UInt64
+            var logEnd = OutputLogFormat.firstRecordOffset
+            var outputProblem: String?
             do {
                 logEnd = try Self.completeLength(ofLog: logPath)
             } catch {
-                problems.append("output of job \(status.id) is unreadable: \(error)")
-                logEnd = OutputLogFormat.firstRecordOffset
+                let problem = "the output of job \(status.id) is unreadable: \(error)"
+                outputProblem = problem
+                problems.append(problem)
             }
-            jobs[status.id] = Job(finished: status, logPath: logPath, logEnd: logEnd)
+            jobs[status.id] = Job(finished: status, logPath: logPath, logEnd: logEnd, outputProblem: outputProblem)
             order.append(status.id)
         }
 

@@ -36,8 +36,8 @@ public final class Subscription {
     }
 
     /// Returns the next event, or nil when nothing is available yet (then `onReadable`
-    /// fires once when something is) or the subscription is over. Throws when the log file
-    /// cannot be read or is damaged.
+    /// fires once when something is) or the subscription is over. Throws JobError.corruptLog
+    /// when the log file is damaged, and SystemError when it cannot be read.
     public func next() throws -> SubscriptionEvent? {
         if isOver { return nil }
 
@@ -52,6 +52,9 @@ public final class Subscription {
         if job.isFinished {
             isOver = true
             closeFile()
+            if let problem = job.outputProblem {
+                throw JobError(.corruptLog, problem)
+            }
             return .finished(job.status)
         }
         job.wakeWhenReadable(self)

@@ -43,7 +43,9 @@ final class OutputStreamCall {
                 event = try subscription.next()
             } catch {
                 logger.error("stream failed", ["id": jobID, "error": error])
-                finish(StatusMapping.outputUnreadable(jobID: jobID, error))
+                finish(
+                    error is JobError
+                        ? StatusMapping.status(for: error) : StatusMapping.outputUnreadable(jobID: jobID, error))
                 return
             }
 

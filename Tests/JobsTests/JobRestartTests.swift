@@ -120,6 +120,25 @@ final class JobRestartTests: XCTestCase {
         XCTAssertEqual(problems.count, cases.count, "\(problems)")
     }
 
+    func testUnreadableLogFailsSubscription() throws {
+        let harness = try JobHarness.withoutCgroups()
+        defer { harness.close() }
+        let job = try harness.sh("echo kept", id: "damaged")
+        XCTAssertEqual(text(try harness.collect(job).stdout), "kept\n")
+        try Data("NOTALOG".utf8).write(to: URL(fileURLWithPath: job.logPath))
+
+        let manager = try harness.restartManager()
+        let problems = try manager.recover()
+        let loaded = try XCTUnwrap(manager.job(id: "damaged"))
+        let subscription = manager.subscribe(loaded)
+
+        XCTAssertEqual(problems.count, 1, "\(problems)")
+        XCTAssertThrowsError(try subscription.next(), "an unreadable log streamed as empty output") { error in
+            XCTAssertEqual((error as? JobError)?.kind, .corruptLog)
+            XCTAssertTrue("\(error)".contains(job.logPath), "\(error)")
+        }
+    }
+
     private func spawnSleep(into cgroup: Cgroup) throws -> SpawnedProcess {
         let devNull = open("/dev/null", O_RDWR | O_CLOEXEC)
         defer { Syscall.close(devNull) }
