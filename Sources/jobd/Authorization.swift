@@ -72,6 +72,37 @@ struct Caller: Equatable {
     }
 }
 
+/// Returns how many CN attributes an RFC 2253 subject line (`CN=a,O=b+CN=c`) has. Escaped separators
+/// (`\,` and `\+`) belong to values, so they neither split attributes nor start one.
+func commonNameCount(inSubject subject: String) -> Int {
+    var count = 0
+    var atAttributeStart = true
+    var isEscaped = false
+    var attribute = ""
+    for character in subject {
+        if isEscaped {
+            isEscaped = false
+            continue
+        }
+        switch character {
+        case "\\":
+            isEscaped = true
+            atAttributeStart = false
+        case ",", "+":
+            atAttributeStart = true
+            attribute = ""
+        case "=" where atAttributeStart:
+            if attribute.trimmingCharacters(in: .whitespaces).uppercased() == "CN" {
+                count += 1
+            }
+            atAttributeStart = false
+        default:
+            if atAttributeStart { attribute.append(character) }
+        }
+    }
+    return count
+}
+
 /// The RBAC rules: which role each method needs, decided in one place for every call.
 enum Authorization {
     static let serviceName = "jobworker.v1.JobService"
@@ -104,12 +135,19 @@ enum Authorization {
     }
 
     /// Decides whether the peer with certificate CN `commonName` and role extension text `roleText` may
-    /// call `method`. A peer without a recognised role is denied every method but the health check.
-    static func decide(method: String, commonName: String?, roleText: String?) -> Decision {
+    /// call `method`. A peer without a recognised role is denied every method but the health check, and a
+    /// subject with `commonNameCount` above one is denied every method, because tools disagree on which
+    /// CN names the subject: a CA that checked the first could issue a certificate acting as the last.
+    static func decide(method: String, commonName: String?, roleText: String?, commonNameCount: Int = 1) -> Decision {
         guard let identity = commonName, !identity.isEmpty else {
             return .deny(
                 "the client certificate has no subject common name (CN), which jobd uses as the identity: "
                     + "mint the certificate with a CN, e.g. -subj /CN=alice")
+        }
+        guard commonNameCount <= 1 else {
+            return .deny(
+                "the client certificate's subject has \(commonNameCount) common names (CN), so its identity is "
+                    + "ambiguous: mint the certificate with exactly one CN, e.g. -subj /CN=alice")
         }
 
         let roles = roleText.map(RoleSet.init(parsing:)) ?? []

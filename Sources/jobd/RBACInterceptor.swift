@@ -16,7 +16,10 @@ struct RBACInterceptor {
             roleText = "(not a UTF8String)"
         }
 
-        switch Authorization.decide(method: context.method, commonName: peer.commonName, roleText: roleText) {
+        let decision = Authorization.decide(
+            method: context.method, commonName: peer.commonName, roleText: roleText,
+            commonNameCount: commonNameCount(inSubject: peer.subject))
+        switch decision {
         case .allow(let caller):
             context.userInfo[Self.callerKey] = caller
             logger.debug("call", ["method": context.method, "peer": caller.identity, "roles": caller.roles])

@@ -71,6 +71,28 @@ final class AuthorizationTests: EndToEndTestCase {
         XCTAssertEqual(try jobctl(["list"], on: jobd, as: unknown).status, 77)
     }
 
+    func testSubjectWithTwoCommonNamesIsDenied() throws {
+        let jobd = try startJobd()
+        let jobID = try startJob(["sleep", "1000"], on: jobd, as: writer)
+        let cases: [(name: String, subject: String, description: String)] = [
+            ("two-cn", "/CN=someone/CN=writer", "second CN names an existing writer"),
+            ("multi-valued", "/CN=someone+CN=writer", "two CNs in one RDN"),
+        ]
+        let single = try pki.mintWithOpenSSL(name: "escaped", roles: "writer", subject: "/CN=a\\,CN=writer")
+
+        for (name, subject, description) in cases {
+            let identity = try pki.mintWithOpenSSL(name: name, roles: "writer", subject: subject)
+            for command in [["list"], ["query", jobID], ["stop", jobID]] {
+                let result = try jobctl(command, on: jobd, as: identity)
+                XCTAssertEqual(result.status, 77, "\(description), \(command[0]): \(result.stderrText)")
+                XCTAssertTrue(result.stderrText.contains("exactly one CN"), "\(description): \(result.stderrText)")
+            }
+        }
+        let escaped = try jobctl(["query", jobID], on: jobd, as: single)
+        XCTAssertEqual(escaped.status, 66, "one CN holding an escaped comma: \(escaped.stderrText)")
+        XCTAssertEqual(try queryJSON(jobID, on: jobd, as: writer)["state"] as? String, "JOB_STATE_RUNNING")
+    }
+
     func testCertificateFromOtherCAIsRejected() throws {
         let jobd = try startJobd()
         let otherCA = try pki.mintOtherCA(name: "other-ca")

@@ -31,8 +31,11 @@ final class TestPKI {
     }
 
     /// Mints a client certificate for CN `name` with the README's openssl commands; `roles` nil leaves the
-    /// role extension out. `caFile`/`caKey` default to this PKI's CA.
-    func mintWithOpenSSL(name: String, roles: String?, caFile: String? = nil, caKey: String? = nil) throws -> Identity {
+    /// role extension out. `subject` replaces `/CN=name` as openssl's -subj value; `name` then only names
+    /// the files. `caFile`/`caKey` default to this PKI's CA.
+    func mintWithOpenSSL(
+        name: String, roles: String?, subject: String? = nil, caFile: String? = nil, caKey: String? = nil
+    ) throws -> Identity {
         let key = directory + "/\(name)-key.pem"
         let request = directory + "/\(name).csr"
         let extensions = directory + "/\(name).ext"
@@ -40,7 +43,7 @@ final class TestPKI {
 
         try Self.openssl([
             "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-            "-keyout", key, "-subj", "/CN=\(name)", "-out", request,
+            "-keyout", key, "-subj", subject ?? "/CN=\(name)", "-out", request,
         ])
         var lines = ["extendedKeyUsage = clientAuth"]
         if let roles {
