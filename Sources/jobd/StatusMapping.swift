@@ -18,6 +18,12 @@ enum StatusMapping {
             return Status(.failedPrecondition, error.description)
         case let error as JobError:
             return status(for: error)
+        case let error as CgroupError where error.operation == "resolve I/O device":
+            // Root and writable cgroups would not help: the disk to throttle is unknown.
+            return Status(
+                .failedPrecondition,
+                "cannot set the job's disk I/O limit: \(error): start jobd with --io-device set to the disk to "
+                    + "throttle (MAJ:MIN or a /dev path), or start the job without --disk-io")
         case let error as CgroupError:
             return Status(
                 .failedPrecondition,

@@ -31,7 +31,8 @@ final class HostileInputTests: EndToEndTestCase {
             XCTAssertEqual(result.code, "INVALID_ARGUMENT", "\(label): \(result.details.prefix(300))")
             XCTAssertTrue(result.details.contains("invalid job id"), "\(label): \(result.details.prefix(300))")
             XCTAssertLessThan(result.details.utf8.count, 400, "\(label) echoed the whole id")
-            XCTAssertFalse(result.details.contains("\u{0}") || result.details.contains("\n"), "\(label): \(id.prefix(9))")
+            let hasControl = result.details.contains("\u{0}") || result.details.contains("\n")
+            XCTAssertFalse(hasControl, "\(label): \(id.prefix(9))")
         }
         let status = try queryJSON(jobID, on: jobd, as: writer)
         XCTAssertEqual(status["state"] as? String, "JOB_STATE_RUNNING", "a malformed id reached the real job")
@@ -64,6 +65,31 @@ final class HostileInputTests: EndToEndTestCase {
         let list = try jobctl(["list", "--json"], on: jobd)
         let jobs = try JSONSerialization.jsonObject(with: Data(list.stdout)) as? [Any]
         XCTAssertEqual(jobs?.count, 0, "a rejected start left a job: \(list.stdoutText)")
+    }
+
+    /// tmpfs has no disk of its own, so a --disk-io limit cannot apply; the message must point at the
+    /// --io-device flag, not at root or cgroup permissions, which are fine.
+    func testDiskIOLimitOnTmpfsNamesTheFlag() throws {
+        let mounts = try String(contentsOfFile: "/proc/self/mounts", encoding: .utf8)
+        // Each line of /proc/self/mounts: source, mount point, type, options, ...
+        let isTmpfs = mounts.split(separator: "\n").contains { line in
+            line.split(separator: " ").dropFirst().prefix(2) == ["/dev/shm", "tmpfs"]
+        }
+        guard isTmpfs else {
+            throw XCTSkip("/dev/shm is not a tmpfs mount here")
+        }
+        var template = Array("/dev/shm/jobworker-e2e-state-XXXXXX".utf8CString)
+        let state = try XCTUnwrap(mkdtemp(&template).map { String(cString: $0) }, "mkdtemp in /dev/shm failed")
+        defer { TemporaryDirectory.remove(state) }
+        let jobd = try startJobd(stateDirectory: state)
+
+        let result = try jobctl(["start", "--disk-io", "10MB/s", "--", "true"], on: jobd)
+
+        XCTAssertEqual(result.status, 65, result.stderrText)
+        XCTAssertTrue(result.stderrText.contains("--io-device"), result.stderrText)
+        XCTAssertFalse(result.stderrText.contains("runs as root"), result.stderrText)
+        let plain = try jobctl(["start", "--", "true"], on: jobd)
+        XCTAssertEqual(plain.status, 0, "a job without --disk-io failed on tmpfs: \(plain.stderrText)")
     }
 }
 
