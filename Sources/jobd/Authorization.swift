@@ -135,10 +135,15 @@ enum Authorization {
     }
 
     /// Decides whether the peer with certificate CN `commonName` and role extension text `roleText` may
-    /// call `method`. A peer without a recognised role is denied every method but the health check, and a
-    /// subject with `commonNameCount` above one is denied every method, because tools disagree on which
-    /// CN names the subject: a CA that checked the first could issue a certificate acting as the last.
-    static func decide(method: String, commonName: String?, roleText: String?, commonNameCount: Int = 1) -> Decision {
+    /// call `method`. A peer without a recognised role is denied every method but the health check.
+    /// `roleExtensionType` names the ASN.1 type of a role extension that is not a UTF8String.
+    ///
+    /// A subject with `commonNameCount` above one is denied every method, because tools disagree on
+    /// which CN names the subject. A CA that checked the first could issue a certificate acting as the last.
+    static func decide(
+        method: String, commonName: String?, roleText: String?, commonNameCount: Int = 1,
+        roleExtensionType: String? = nil
+    ) -> Decision {
         guard let identity = commonName, !identity.isEmpty else {
             return .deny(
                 "the client certificate has no subject common name (CN), which jobd uses as the identity: "
@@ -159,11 +164,14 @@ enum Authorization {
         let methodName = method.split(separator: "/").last.map(String.init) ?? method
         guard !roles.isEmpty else {
             let needed = requiredRole(for: method) ?? .reader
-            let found = roleText.map { "has \"\($0)\", which names no known role" } ?? "has no role extension"
+            var found = roleText.map { "has \"\($0)\", which names no known role" } ?? "has no role extension"
+            if let roleExtensionType {
+                found = "has the role extension as \(roleExtensionType), not UTF8String"
+            }
             return .deny(
                 "\(methodName) needs the \(needed.rawValue) role (or admin), but the client certificate of "
-                    + "\"\(identity)\" \(found): mint it with the extension \(RoleSet.extensionOID) set to "
-                    + "reader, writer or admin")
+                    + "\"\(identity)\" \(found): mint it with the extension \(RoleSet.extensionOID)"
+                    + "=ASN1:UTF8String: followed by reader, writer or admin")
         }
 
         guard let needed = requiredRole(for: method) else {

@@ -93,6 +93,21 @@ final class AuthorizationTests: EndToEndTestCase {
         XCTAssertEqual(try queryJSON(jobID, on: jobd, as: writer)["state"] as? String, "JOB_STATE_RUNNING")
     }
 
+    func testRoleOfWrongASN1TypeIsNamed() throws {
+        let jobd = try startJobd()
+        let cases: [(type: String, description: String)] = [
+            ("IA5STRING", "IA5String"), ("PRINTABLESTRING", "PrintableString"), ("BMPSTRING", "BMPString"),
+        ]
+        for (type, description) in cases {
+            let identity = try pki.mintWithOpenSSL(name: "role-\(type)", roles: "admin", roleType: type)
+            let result = try jobctl(["list"], on: jobd, as: identity)
+            XCTAssertEqual(result.status, 77, "\(description): \(result.stderrText)")
+            XCTAssertTrue(
+                result.stderrText.contains("as \(description), not UTF8String"), "\(description): \(result.stderrText)")
+            XCTAssertTrue(result.stderrText.contains("=ASN1:UTF8String:"), "\(description): \(result.stderrText)")
+        }
+    }
+
     func testCertificateFromOtherCAIsRejected() throws {
         let jobd = try startJobd()
         let otherCA = try pki.mintOtherCA(name: "other-ca")

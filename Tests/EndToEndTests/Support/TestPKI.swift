@@ -32,9 +32,11 @@ final class TestPKI {
 
     /// Mints a client certificate for CN `name` with the README's openssl commands; `roles` nil leaves the
     /// role extension out. `subject` replaces `/CN=name` as openssl's -subj value; `name` then only names
-    /// the files. `caFile`/`caKey` default to this PKI's CA.
+    /// the files. `roleType` is the ASN.1 type openssl encodes `roles` as. `caFile`/`caKey` default to this
+    /// PKI's CA.
     func mintWithOpenSSL(
-        name: String, roles: String?, subject: String? = nil, caFile: String? = nil, caKey: String? = nil
+        name: String, roles: String?, subject: String? = nil, roleType: String = "UTF8String", caFile: String? = nil,
+        caKey: String? = nil
     ) throws -> Identity {
         let key = directory + "/\(name)-key.pem"
         let request = directory + "/\(name).csr"
@@ -47,7 +49,7 @@ final class TestPKI {
         ])
         var lines = ["extendedKeyUsage = clientAuth"]
         if let roles {
-            lines.append("2.25.7848382311874025851451681593532974798=ASN1:UTF8String:\(roles)")
+            lines.append("2.25.7848382311874025851451681593532974798=ASN1:\(roleType):\(roles)")
         }
         try (lines.joined(separator: "\n") + "\n").write(toFile: extensions, atomically: true, encoding: .utf8)
         try Self.openssl([
