@@ -36,6 +36,9 @@ public final class Job {
     /// Why the output log of a job loaded after a restart cannot be read; a subscription
     /// then fails with it instead of reporting an empty output.
     let outputProblem: String?
+    /// The first failed write of the output log while the job ran; output from then on is
+    /// missing from the file.
+    private var finishedWriteError: SystemError?
     /// The writer while the job runs; nil once finished or when loaded after a restart.
     private(set) var output: OutputLog?
     private var finishedLogEnd: UInt64
@@ -104,6 +107,9 @@ public final class Job {
 
     /// Offset after the last record of the output log.
     var logEndOffset: UInt64 { output?.endOffset ?? finishedLogEnd }
+
+    /// The first failed write of the output log, while running or after.
+    var outputWriteError: SystemError? { output?.writeError ?? finishedWriteError }
 
     // MARK: - Following the process
 
@@ -330,6 +336,7 @@ public final class Job {
         guard !isFinished else { return }
         finishedLogEnd = output.endOffset
         if let error = output.writeError {
+            finishedWriteError = error
             cleanupErrors.append("writing the output log \(logPath) failed: \(error)")
         }
         output.close()

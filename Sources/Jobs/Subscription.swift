@@ -87,6 +87,13 @@ public final class Subscription {
         }
         let reader = OutputLogReader(fd: fileFD, path: job.logPath)
         guard let record = try reader.record(at: cursor) else {
+            if let error = job.outputWriteError {
+                throw JobError(
+                    .corruptLog,
+                    "the output of job \(job.id) from byte offset \(cursor) of its log on was not stored, because "
+                        + "writing \(job.logPath) failed: \(error); free space or raise the file size limit for "
+                        + "later jobs")
+            }
             throw JobError(
                 .corruptLog,
                 "output log \"\(job.logPath)\" has no complete record at offset \(cursor) of \(job.logEndOffset)")

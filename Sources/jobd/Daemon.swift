@@ -94,13 +94,17 @@ final class Daemon {
         server.onConnectionEvent = { [logger] event in
             ConnectionLog.log(event, to: logger)
         }
-        manager.onJobFinished = { [logger] status in
+        manager.onJobFinished = { [logger, manager] status in
             logger.info(
                 status.state == .stopped ? "job stopped" : "job exited",
                 [
                     "id": status.id, "owner": status.owner, "command": status.command, "exit_code": status.exitCode,
                     "signal": status.signal, "oom_killed": status.oomKilled ? true : nil,
                 ])
+            // The job finished anyway; these are what it could not clean up or store on the way.
+            for problem in manager.job(id: status.id)?.cleanupErrors ?? [] {
+                logger.error("job cleanup failed", ["id": status.id, "error": problem])
+            }
         }
     }
 

@@ -4,6 +4,10 @@ import Reactor
 // Blocked before anything else runs, so no thread created later can take these signals: the reactor
 // reads them from a signalfd instead (signalfd(2) needs them blocked in every thread).
 EventLoop.blockSignals([SIGTERM, SIGINT, SIGHUP])
+// Under a file size limit (RLIMIT_FSIZE) a write past it raises SIGXFSZ, which would end jobd. Ignored,
+// the write fails with EFBIG, which the job's output log and the metadata save report. Jobs get the
+// default disposition back before execve.
+signal(SIGXFSZ, SIG_IGN)
 
 let environment = ProcessInfo.processInfo.environment
 let request: ConfigurationRequest

@@ -1,0 +1,35 @@
+import Foundation
+import XCTest
+
+/// Output that cannot be stored: jobd must keep serving, log the failure, and tell clients why output is
+/// missing instead of ending the stream as if it were complete.
+final class StorageFailureTests: EndToEndTestCase {
+    /// A file size limit (RLIMIT_FSIZE, as systemd's LimitFSIZE= sets) makes log writes past it fail with
+    /// EFBIG, and by default also sends SIGXFSZ, which would end jobd.
+    func testOutputBeyondFileSizeLimitIsReported() throws {
+        let jobd = try startJobd()
+        // prlimit(1) from util-linux: Glibc's prlimit(2) is not visible to Swift without _GNU_SOURCE.
+        let prlimit = try Command.run("/usr/bin/prlimit", ["--pid", "\(jobd.process.pid)", "--fsize=1048576:unlimited"])
+        XCTAssertEqual(prlimit.status, 0, prlimit.stderrText)
+
+        let jobID = try startJob(["head", "-c", "3000000", "/dev/zero"], on: jobd, as: writer)
+        let status = try waitForState("JOB_STATE_EXITED", jobID: jobID, on: jobd)
+        let stream = try jobctl(["stream", jobID], on: jobd, as: writer)
+
+        XCTAssertEqual(status["state"] as? String, "JOB_STATE_EXITED", "jobd stopped serving:\n\(jobd.log)")
+        XCTAssertTrue(jobd.log.contains("file too large"), "the failed log write was not logged:\n\(jobd.log)")
+        XCTAssertNotEqual(stream.status, 0, "the stream ended as if the output were complete")
+        XCTAssertLessThan(stream.stdout.count, 3_000_000)
+        XCTAssertTrue(stream.stderrText.contains("file too large"), stream.stderrText)
+        XCTAssertTrue(stream.stderrText.contains("was not stored"), stream.stderrText)
+
+        // Below the size of a metadata file, Start's own write(2) meets the limit too.
+        let tiny = try Command.run("/usr/bin/prlimit", ["--pid", "\(jobd.process.pid)", "--fsize=16:unlimited"])
+        XCTAssertEqual(tiny.status, 0, tiny.stderrText)
+        let start = try jobctl(["start", "--", "true"], on: jobd, as: writer)
+        XCTAssertNotEqual(start.status, 0, start.stdoutText)
+        XCTAssertTrue(start.stderrText.contains("file too large"), start.stderrText)
+        let list = try jobctl(["list"], on: jobd, as: writer)
+        XCTAssertEqual(list.status, 0, "jobd stopped serving after a failed metadata write: \(list.stderrText)")
+    }
+}
