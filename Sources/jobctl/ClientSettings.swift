@@ -72,6 +72,14 @@ struct ClientSettings: Equatable {
         let files = [("CA certificate", caFile), ("client certificate", certificateFile), ("client key", keyFile)]
         for (role, path) in files where access(path, R_OK) != 0 {
             let reason = String(cString: strerror(errno)).lowercased()
+            if errno == EACCES {
+                // The file exists, so creating a new PKI is the wrong advice.
+                throw Failure(
+                    exitCode: .certificate,
+                    message: "cannot read the \(role) \"\(path)\": \(reason) for user id \(getuid()): make it and "
+                        + "its directories readable by that user (e.g. chown, then chmod 600 for a key), or run "
+                        + "jobctl as the file's owner")
+            }
             throw Failure(
                 exitCode: .certificate,
                 message: "cannot read the \(role) \"\(path)\": \(reason): run `make run` once to create a "

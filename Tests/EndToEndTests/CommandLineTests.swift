@@ -87,6 +87,38 @@ final class CommandLineTests: XCTestCase {
         XCTAssertTrue(result.stderrText.contains("missing-ca.pem"), result.stderrText)
     }
 
+    func testJobctlReportsUnreadableKey() throws {
+        // Root reads any file, so as root jobctl runs as nobody (uid 65534) through util-linux's setpriv.
+        let pki = try TestPKI(directory: scratch + "/certs")
+        let admin = pki.identity("admin")
+        let directory = scratch + "/shared"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        chmod(scratch, 0o755)
+        chmod(directory, 0o755)
+        for (source, name, mode) in [
+            (pki.caFile, "ca.pem", 0o644), (admin.certificate, "admin.pem", 0o644), (admin.key, "admin-key.pem", 0o000),
+        ] {
+            try FileManager.default.copyItem(atPath: source, toPath: directory + "/" + name)
+            chmod(directory + "/" + name, mode_t(mode))
+        }
+
+        let arguments = [
+            "--server", "127.0.0.1:1", "--tls-ca", directory + "/ca.pem", "--tls-cert", directory + "/admin.pem",
+            "--tls-key", directory + "/admin-key.pem", "list",
+        ]
+        let result =
+            getuid() == 0
+            ? try Command.run(
+                "/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", Binaries.jobctl] + arguments)
+            : try Command.run(Binaries.jobctl, arguments)
+
+        XCTAssertEqual(result.status, 78, result.stderrText)
+        XCTAssertTrue(result.stderrText.contains("admin-key.pem\": permission denied"), result.stderrText)
+        XCTAssertTrue(result.stderrText.contains("chmod"), result.stderrText)
+        XCTAssertFalse(
+            result.stderrText.contains("make run"), "advises a new PKI for an existing key: \(result.stderrText)")
+    }
+
     func testCertsInitCreatesPKI() throws {
         let directory = scratch + "/certs"
         let result = try Command.run(Binaries.jobctl, ["certs", "init", directory])
