@@ -1,5 +1,6 @@
 import Cgroups
 import GRPCLite
+import Glibc
 import Jobs
 import Reactor
 
@@ -14,6 +15,8 @@ enum StatusMapping {
             return Status(.invalidArgument, error.description)
         case let error as ProtobufError:
             return Status(.invalidArgument, "invalid request message: \(error)")
+        case let error as SpawnError where isResourceShortage(error.errno) && error.step != .execute:
+            return resourceShortage(error.errno, "cannot start \"\(error.command)\"")
         case let error as SpawnError:
             return Status(.failedPrecondition, error.description)
         case let error as JobError:
@@ -28,11 +31,29 @@ enum StatusMapping {
             return Status(
                 .failedPrecondition,
                 "cannot set up the job's cgroup: \(error): check that jobd runs as root with cgroups writable")
+        case let error as SystemError where isResourceShortage(error.errno):
+            return resourceShortage(error.errno, "\(error.call)(\(error.subject ?? "")) failed")
         case let error as SystemError:
             return Status(.internal, error.description)
         default:
             return Status(.internal, "\(error)")
         }
+    }
+
+    /// Returns true for errnos that mean jobd itself ran short (of fds, processes or memory), not that the
+    /// request was wrong; an execve(2) failing with them is still the command's problem.
+    private static func isResourceShortage(_ errno: Int32) -> Bool {
+        errno == EMFILE || errno == ENFILE || errno == EAGAIN || errno == ENOMEM
+    }
+
+    private static func resourceShortage(_ errno: Int32, _ description: String) -> Status {
+        let fix =
+            errno == EMFILE || errno == ENFILE
+            ? "jobd reached its open file limit: retry once jobs have ended, or raise the limit (ulimit -n, "
+                + "systemd LimitNOFILE=) and restart jobd"
+            : "the host is short of processes or memory: retry later, or stop jobs that are no longer needed"
+        let reason = String(cString: strerror(errno)).lowercased()
+        return Status(.resourceExhausted, "\(description): \(reason): \(fix)")
     }
 
     private static func status(for error: JobError) -> Status {

@@ -32,4 +32,28 @@ final class StorageFailureTests: EndToEndTestCase {
         let list = try jobctl(["list"], on: jobd, as: writer)
         XCTAssertEqual(list.status, 0, "jobd stopped serving after a failed metadata write: \(list.stderrText)")
     }
+
+    /// Running out of file descriptors is jobd's problem, not the command's: it must not read as "cannot
+    /// execute" with FAILED_PRECONDITION, and Start must work again once descriptors are free.
+    func testOpenFileLimitIsResourceExhausted() throws {
+        let jobd = try startJobd()
+        let open = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(jobd.process.pid)/fd").count
+        // Room for the connection and a few jobs (two pipes, a pidfd, a log and /dev/null each), not for ten.
+        let limit = try Command.run("/usr/bin/prlimit", ["--pid", "\(jobd.process.pid)", "--nofile=\(open + 16)"])
+        XCTAssertEqual(limit.status, 0, limit.stderrText)
+
+        var rejected: [CommandResult] = []
+        for _ in 0..<10 {
+            let result = try jobctl(["start", "--", "sleep", "2"], on: jobd, as: writer)
+            if result.status != 0 { rejected.append(result) }
+        }
+
+        let first = try XCTUnwrap(rejected.first, "ten jobs started within \(open + 16) descriptors")
+        XCTAssertTrue(first.stderrText.contains("RESOURCE_EXHAUSTED"), first.stderrText)
+        XCTAssertTrue(first.stderrText.contains("open file limit"), first.stderrText)
+        XCTAssertFalse(first.stderrText.contains("cannot execute \"sleep\""), first.stderrText)
+        Thread.sleep(forTimeInterval: 3)
+        let again = try jobctl(["start", "--", "true"], on: jobd, as: writer)
+        XCTAssertEqual(again.status, 0, "Start failed after the jobs ended: \(again.stderrText)")
+    }
 }
