@@ -4,8 +4,9 @@ import Glibc
 
 /// A child process with stdin, stdout and stderr on files, started with Foundation's Process.
 ///
-/// Signals go through a pidfd opened right after the start, while the child cannot have exited and been
-/// reaped yet, so a signal can never reach a recycled pid (pidfd_send_signal(2)).
+/// Signals go through a pidfd opened right after the start, so a signal can never reach a recycled pid
+/// (pidfd_send_signal(2)). Foundation reaps children on its own thread, so a child that exits at once
+/// (prlimit(1), say) may be gone before pidfd_open(2); it then has no pidfd and needs no signal.
 final class Subprocess {
     let executable: String
     private let process: Process
@@ -25,7 +26,9 @@ final class Subprocess {
             signal(SIGKILL)
             wait(timeout: .seconds(5))
         }
-        close(pidfd)
+        if pidfd >= 0 {
+            close(pidfd)
+        }
     }
 
     /// Starts `executable` with `arguments` and exactly `environment`; stdin reads `stdinPath`
@@ -57,16 +60,22 @@ final class Subprocess {
         process.standardError = errors
         try process.run()
 
-        let pidfd = cs_pidfd_open(process.processIdentifier, 0)
-        guard pidfd >= 0 else {
+        var pidfd = cs_pidfd_open(process.processIdentifier, 0)
+        guard pidfd >= 0 || errno == ESRCH else {
             throw SubprocessError(
                 message: "pidfd_open(\(process.processIdentifier)) failed: \(String(cString: strerror(errno)))")
+        }
+        // Reaped already: the pid may belong to another process by now, so the pidfd must not be used.
+        if pidfd >= 0 && !process.isRunning {
+            close(pidfd)
+            pidfd = -1
         }
         return Subprocess(process: process, pidfd: pidfd, executable: executable)
     }
 
     /// Sends `signal` through the pidfd; once the child has exited this does nothing (ESRCH).
     func signal(_ signal: Int32) {
+        guard pidfd >= 0 else { return }
         _ = cs_pidfd_send_signal(pidfd, signal, 0)
     }
 
@@ -74,6 +83,12 @@ final class Subprocess {
     @discardableResult
     func wait(timeout: Duration) -> Bool {
         if isReaped {
+            return true
+        }
+        if pidfd < 0 {
+            // Exited and reaped before pidfd_open; Foundation has its status or gets it at once.
+            process.waitUntilExit()
+            isReaped = true
             return true
         }
         var descriptor = pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)
