@@ -91,8 +91,9 @@ final class Daemon {
         let interceptor = RBACInterceptor(logger: logger)
         server.addInterceptor { context in interceptor.intercept(context) }
         service.register(on: server)
-        server.onConnectionEvent = { [logger] event in
-            ConnectionLog.log(event, to: logger)
+        let connectionLog = ConnectionLog(logger: logger)
+        server.onConnectionEvent = { event in
+            connectionLog.log(event)
         }
         manager.onJobFinished = { [logger, manager] status in
             logger.info(

@@ -1,9 +1,9 @@
 import Foundation
 import XCTest
 
-/// Output that cannot be stored: jobd must keep serving, log the failure, and tell clients why output is
-/// missing instead of ending the stream as if it were complete.
-final class StorageFailureTests: EndToEndTestCase {
+/// jobd short of file size, descriptors or disk: it must keep serving, log the failure once in plain words,
+/// and tell clients what ran short instead of blaming their request or ending a stream as if complete.
+final class ResourceShortageTests: EndToEndTestCase {
     /// A file size limit (RLIMIT_FSIZE, as systemd's LimitFSIZE= sets) makes log writes past it fail with
     /// EFBIG, and by default also sends SIGXFSZ, which would end jobd.
     func testOutputBeyondFileSizeLimitIsReported() throws {
@@ -55,5 +55,37 @@ final class StorageFailureTests: EndToEndTestCase {
         Thread.sleep(forTimeInterval: 3)
         let again = try jobctl(["start", "--", "true"], on: jobd, as: writer)
         XCTAssertEqual(again.status, 0, "Start failed after the jobs ended: \(again.stderrText)")
+    }
+
+    /// accept(2) failing with EMFILE repeats on every loop turn while connections wait in the backlog.
+    func testAcceptFailuresAreLoggedOncePerSecond() throws {
+        let jobd = try startJobd()
+        let open = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(jobd.process.pid)/fd").count
+        let limit = try Command.run("/usr/bin/prlimit", ["--pid", "\(jobd.process.pid)", "--nofile=\(open)"])
+        XCTAssertEqual(limit.status, 0, limit.stderrText)
+
+        var sockets: [Int32] = []
+        defer { sockets.forEach { close($0) } }
+        let parts = jobd.address.split(separator: ":")
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(parts[1])!).bigEndian
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        for _ in 0..<4 {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            let connected = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                }
+            }
+            XCTAssertEqual(connected, 0, "connect to \(jobd.address) failed")
+            sockets.append(fd)
+        }
+        Thread.sleep(forTimeInterval: 2.5)
+
+        let lines = jobd.log.split(separator: "\n").filter { $0.contains("too many open files") }
+        XCTAssertGreaterThan(lines.count, 0, "no accept failure was logged:\n\(jobd.log.suffix(2000))")
+        XCTAssertLessThanOrEqual(lines.count, 4, "accept failures flooded the log: \(lines.count) lines")
+        XCTAssertTrue(lines.dropFirst().allSatisfy { $0.contains("suppressed=") }, "\(lines.prefix(3))")
     }
 }
