@@ -195,7 +195,7 @@ final class JobServiceProvider {
 
     /// Maps a method's error to its status and logs the failed call; internal errors log at error level.
     private func failureStatus(_ error: Error, _ context: ServerCallContext) -> Status {
-        let status = StatusMapping.status(for: error)
+        let status = StatusMapping.bounded(StatusMapping.status(for: error))
         let level: LogLevel = status.code == .internal || status.code == .dataLoss ? .error : .info
         logger.log(
             level, "call failed",

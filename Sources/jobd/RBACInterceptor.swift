@@ -24,7 +24,7 @@ struct RBACInterceptor {
             return nil
         case .deny(let reason):
             logger.info("call denied", ["method": context.method, "peer": peer.description, "reason": reason])
-            return StatusMapping.permissionDenied(reason)
+            return StatusMapping.bounded(StatusMapping.permissionDenied(reason))
         }
     }
 }

@@ -7,6 +7,24 @@ import Reactor
 /// Maps every error a JobService method can meet to the gRPC status the client receives; the one place
 /// where internal errors become wire codes.
 enum StatusMapping {
+    /// The longest status message sent, in UTF-8 bytes. Messages quote request values, and a 100 KB
+    /// grpc-message trailer never reached grpcio or jobctl clients: the call hung until its deadline.
+    static let maxMessageBytes = 1024
+
+    /// Returns `status` with a message of at most about `maxMessageBytes`: the start (which names the value)
+    /// and the end (which names the fix) are kept, and the middle is replaced by a count of what was cut.
+    static func bounded(_ status: Status) -> Status {
+        let message = status.message
+        guard message.utf8.count > maxMessageBytes else {
+            return status
+        }
+        let keep = maxMessageBytes / 2 - 40
+        let head = String(message.utf8.prefix(keep)) ?? String(message.prefix(keep / 4))
+        let tail = String(message.utf8.suffix(keep)) ?? String(message.suffix(keep / 4))
+        let elided = message.utf8.count - head.utf8.count - tail.utf8.count
+        return Status(status.code, "\(head) ... [\(elided) bytes elided] ... \(tail)")
+    }
+
     static func status(for error: Error) -> Status {
         switch error {
         case let status as Status:

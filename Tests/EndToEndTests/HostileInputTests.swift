@@ -67,6 +67,33 @@ final class HostileInputTests: EndToEndTestCase {
         XCTAssertEqual(jobs?.count, 0, "a rejected start left a job: \(list.stdoutText)")
     }
 
+    /// Error messages quote the value at fault; a huge value must not make the message undeliverable.
+    func testHugeStartValuesGetBoundedErrors() throws {
+        let jobd = try startJobd()
+        let huge = String(repeating: "x", count: 100_000)
+        let cases: [(request: [String: Any], expected: String, description: String)] = [
+            // execve(2) and chdir(2) reject these with ENAMETOOLONG.
+            (["name": huge], "FAILED_PRECONDITION", "100 KB command name"),
+            (["name": "/" + huge], "FAILED_PRECONDITION", "100 KB command path"),
+            (["name": "true", "working_directory": "/" + huge], "FAILED_PRECONDITION", "100 KB working directory"),
+            (["name": "true", "resources": ["memory_limit": String(repeating: "9", count: 100_000)]],
+             "INVALID_ARGUMENT", "100 KB memory limit"),
+            (["name": "true", "resources": ["cpu_quota": String(repeating: "\n", count: 100_000)]],
+             "INVALID_ARGUMENT", "100 KB of newlines as CPU limit"),
+            (["name": "no-such-program", "env": ["PATH": String(repeating: "/x:", count: 30_000)]],
+             "FAILED_PRECONDITION", "90 KB PATH"),
+        ]
+
+        let results = try RawCalls.run(
+            cases.map { ["method": "Start", "request": $0.request] }, on: jobd, as: writer, test: self)
+
+        for (result, testCase) in zip(results, cases) {
+            XCTAssertEqual(result.code, testCase.expected, "\(testCase.description): \(result.details.prefix(300))")
+            XCTAssertLessThanOrEqual(result.details.utf8.count, 1100, "\(testCase.description)")
+            XCTAssertTrue(result.details.contains("elided") || result.details.contains("bytes)"), testCase.description)
+        }
+    }
+
     /// tmpfs has no disk of its own, so a --disk-io limit cannot apply; the message must point at the
     /// --io-device flag, not at root or cgroup permissions, which are fine.
     func testDiskIOLimitOnTmpfsNamesTheFlag() throws {
