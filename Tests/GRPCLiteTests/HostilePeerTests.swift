@@ -1,0 +1,287 @@
+import Foundation
+import Glibc
+import XCTest
+
+@testable import GRPCLite
+
+/// Attacks on a server from peers that hold no certificate or that speak broken HTTP/2:
+/// after each one the server must have released the connection's memory, calls and file
+/// descriptors, and must still serve a well-behaved client.
+final class HostilePeerTests: XCTestCase {
+    private var fixtures: TLSFixtures!
+    private var server: TestServer!
+    private var baselineDescriptors = 0
+
+    override func setUpWithError() throws {
+        fixtures = try TLSFixtures()
+    }
+
+    override func tearDown() {
+        server?.stop()
+        fixtures?.remove()
+    }
+
+    private func startServer(handshakeTimeout: Duration = .seconds(5), options: GRPCServer.Options = .init()) throws {
+        var tls = fixtures.server
+        tls.handshakeTimeout = handshakeTimeout
+        server = try TestServer(tls: tls, options: options) { server, _, recorder in
+            EchoService.install(on: server, recorder: recorder)
+        }
+        baselineDescriptors = openFileDescriptorCount()
+    }
+
+    private func authenticatedClient() throws -> RawHTTP2Client {
+        let client = try RawHTTP2Client(port: server.port, tls: fixtures.client)
+        try client.sendPreface()
+        return client
+    }
+
+    private func refusals() -> [String] {
+        server.events.compactMap { event in
+            if case .refused(_, let reason, _) = event { return reason }
+            return nil
+        }
+    }
+
+    /// Checks that the server holds nothing for closed connections and still serves.
+    private func assertRecovered(file: StaticString = #filePath, line: UInt = #line) throws {
+        XCTAssertTrue(
+            server.wait { self.server.connections == 0 }, "connections: \(server.connections)", file: file, line: line)
+        XCTAssertTrue(
+            server.wait { self.server.activeCalls == 0 }, "active calls: \(server.activeCalls)", file: file, line: line)
+        XCTAssertTrue(
+            server.wait { self.server.bufferedBytes == 0 }, "buffered: \(server.bufferedBytes)", file: file, line: line)
+        XCTAssertTrue(
+            server.wait { openFileDescriptorCount() <= self.baselineDescriptors },
+            "open fds: \(openFileDescriptorCount()), baseline \(baselineDescriptors)", file: file, line: line)
+
+        let client = try GRPCClient(host: "127.0.0.1", port: server.port, tls: fixtures.client)
+        let bytes = try client.unary(
+            "/interop.v1.Echo/Unary", request: EchoRequest(text: "still").serializedBytes(), timeout: .seconds(10))
+        XCTAssertEqual(
+            try EchoResponse(serializedBytes: bytes).text, "still|cn=alice|roles=admin", file: file, line: line)
+    }
+
+    private static let unaryRequest = MessageFraming.frame(EchoRequest(text: "x").serializedBytes())
+
+    // MARK: - Before authentication
+
+    func testIdleConnectionsTimeOut() throws {
+        try startServer(handshakeTimeout: .milliseconds(300))
+        do {
+            let clients = try (0..<50).map { _ in try RawHTTP2Client(port: server.port, tls: nil) }
+            XCTAssertTrue(server.wait { self.server.connections == 50 }, "connections: \(server.connections)")
+            for client in clients {
+                XCTAssertTrue(client.waitForClose(timeout: 5), "idle connection \(client.fd) still open")
+            }
+            XCTAssertEqual(refusals().filter { $0.contains("timed out") }.count, 50, "refusals: \(refusals())")
+        }
+        try assertRecovered()
+    }
+
+    func testMaxConnectionsClosesExtraAtOnce() throws {
+        var options = GRPCServer.Options()
+        options.maxConnections = 10
+        try startServer(handshakeTimeout: .seconds(30), options: options)
+        do {
+            let held = try (0..<10).map { _ in try RawHTTP2Client(port: server.port, tls: nil) }
+            XCTAssertTrue(server.wait { self.server.connections == 10 })
+            let extra = try RawHTTP2Client(port: server.port, tls: nil)
+            XCTAssertTrue(extra.waitForClose(timeout: 2), "connection over the limit stayed open")
+            XCTAssertTrue(
+                server.wait { self.refusals().contains { $0.contains("too many connections (limit 10)") } },
+                "\(refusals())")
+            XCTAssertEqual(server.connections, 10)
+            withExtendedLifetime(held) {}
+        }
+        try assertRecovered()
+    }
+
+    func testGarbageInsteadOfClientHello() throws {
+        try startServer()
+        do {
+            let client = try RawHTTP2Client(port: server.port, tls: nil)
+            client.writeSocket(Array("GET / HTTP/1.1\r\nHost: x\r\n\r\n".utf8))
+            XCTAssertTrue(client.waitForClose(timeout: 2), "server kept a connection that sent HTTP/1.1")
+            XCTAssertEqual(refusals().count, 1, "\(refusals())")
+        }
+        try assertRecovered()
+    }
+
+    func testGarbageInsteadOfPreface() throws {
+        try startServer()
+        do {
+            let client = try RawHTTP2Client(port: server.port, tls: fixtures.client)
+            try client.send(Array("GET / HTTP/1.1\r\nHost: x\r\n\r\n".utf8))
+            XCTAssertTrue(client.waitForClose(timeout: 2), "server kept a connection without the HTTP/2 preface")
+        }
+        try assertRecovered()
+    }
+
+    // MARK: - Broken HTTP/2
+
+    func testHeaderListOverLimitResetsStream() throws {
+        try startServer()
+        let client = try authenticatedClient()
+        // Two frames, because one HEADERS frame may not exceed SETTINGS_MAX_FRAME_SIZE (16,384 bytes).
+        var first = RawHTTP2Client.headersFrame(
+            stream: 1,
+            RawHTTP2Client.requestHeaders("/interop.v1.Echo/Unary", [("x-big", String(repeating: "a", count: 12_000))]))
+        first.flags = 0
+        let second = RawFrame(
+            type: RawFrame.continuation, flags: RawFrame.endHeaders, stream: 1,
+            payload: RawHPACK.encode([("x-big-2", String(repeating: "a", count: 12_000))]))
+        try client.send([first, second])
+        let reset = client.readFrame {
+            $0.stream == 1 && ($0.type == RawFrame.rstStream || $0.type == RawFrame.headers)
+        }
+        XCTAssertNotNil(reset, "no reply to an oversized header list")
+        try client.send([
+            RawHTTP2Client.headersFrame(stream: 3, RawHTTP2Client.requestHeaders()),
+            RawHTTP2Client.dataFrame(stream: 3, HostilePeerTests.unaryRequest, endStream: true),
+        ])
+        XCTAssertEqual(client.readStatus(stream: 3)?.code, 0, "the next stream on the connection failed")
+        XCTAssertTrue(server.wait { self.server.activeCalls == 0 }, "active calls: \(server.activeCalls)")
+    }
+
+    func testContinuationFloodClosesConnection() throws {
+        try startServer()
+        do {
+            let client = try authenticatedClient()
+            var headers = RawHTTP2Client.headersFrame(stream: 1, RawHTTP2Client.requestHeaders())
+            headers.flags = 0
+            try client.send([headers])
+            let block = RawHPACK.encode([("x-junk", String(repeating: "b", count: 1000))])
+            for _ in 0..<2000 where !client.isClosed {
+                try client.send([RawFrame(type: RawFrame.continuation, flags: 0, stream: 1, payload: block)])
+            }
+            XCTAssertTrue(client.waitForClose(timeout: 5), "server accepted an endless header block")
+        }
+        try assertRecovered()
+    }
+
+    func testRapidResetLeavesNoCalls() throws {
+        try startServer()
+        let client = try authenticatedClient()
+        var stream: UInt32 = 1
+        for _ in 0..<50 where !client.isClosed {
+            var frames: [RawFrame] = []
+            for _ in 0..<100 {
+                frames.append(
+                    RawHTTP2Client.headersFrame(stream: stream, RawHTTP2Client.requestHeaders("/interop.v1.Echo/Hang")))
+                frames.append(RawHTTP2Client.dataFrame(stream: stream, HostilePeerTests.unaryRequest, endStream: true))
+                frames.append(RawFrame(type: RawFrame.rstStream, flags: 0, stream: stream, payload: RawFrame.uint32(8)))
+                stream += 2
+            }
+            try client.send(frames)
+        }
+        // nghttp2 ends such a connection with GOAWAY ENHANCE_YOUR_CALM; either way no call may remain.
+        XCTAssertTrue(server.wait { self.server.activeCalls == 0 }, "active calls: \(server.activeCalls)")
+        _ = client.waitForClose(timeout: 1)
+        withExtendedLifetime(client) {}
+    }
+
+    func testWindowUpdateOverflowIsConnectionError() throws {
+        try startServer()
+        do {
+            let client = try authenticatedClient()
+            try client.send([
+                RawFrame(type: RawFrame.windowUpdate, flags: 0, stream: 0, payload: RawFrame.uint32(0x7FFF_FFFF))
+            ])
+            let goAway = client.readFrame { $0.type == RawFrame.goAway }
+            XCTAssertEqual(goAway?.errorCode, 3, "expected GOAWAY FLOW_CONTROL_ERROR")
+            XCTAssertTrue(client.waitForClose())
+        }
+        try assertRecovered()
+    }
+
+    func testDataOnIdleStreamIsConnectionError() throws {
+        try startServer()
+        do {
+            let client = try authenticatedClient()
+            try client.send([RawHTTP2Client.dataFrame(stream: 1, [1, 2, 3])])
+            let goAway = client.readFrame { $0.type == RawFrame.goAway }
+            XCTAssertEqual(goAway?.errorCode, 1, "expected GOAWAY PROTOCOL_ERROR")
+            XCTAssertTrue(client.waitForClose())
+        }
+        try assertRecovered()
+    }
+
+    func testHugeLengthPrefixRejected() throws {
+        try startServer()
+        let client = try authenticatedClient()
+        try client.send([
+            RawHTTP2Client.headersFrame(stream: 1, RawHTTP2Client.requestHeaders()),
+            RawHTTP2Client.dataFrame(stream: 1, [0, 0xFF, 0xFF, 0xFF, 0xFF]),
+        ])
+        let status = client.readStatus(stream: 1)
+        XCTAssertEqual(status?.code, 8, "\(String(describing: status))")
+        XCTAssertTrue(status?.message.contains("4294967295 bytes") == true, "\(String(describing: status))")
+    }
+
+    func testMessageInOneByteFrames() throws {
+        try startServer()
+        let client = try authenticatedClient()
+        var frames = [RawHTTP2Client.headersFrame(stream: 1, RawHTTP2Client.requestHeaders())]
+        for byte in HostilePeerTests.unaryRequest {
+            frames.append(RawHTTP2Client.dataFrame(stream: 1, [byte]))
+        }
+        frames.append(RawHTTP2Client.dataFrame(stream: 1, [], endStream: true))
+        try client.send(frames)
+        XCTAssertEqual(client.readStatus(stream: 1)?.code, 0)
+    }
+
+    func testInvalidRequestHeaders() throws {
+        try startServer()
+        let client = try authenticatedClient()
+        let table: [(description: String, overrides: [(String, String?)], code: Int)] = [
+            ("no te", [("te", nil)], 0),
+            ("wrong content-type", [("content-type", "text/plain")], 13),
+            ("no content-type", [("content-type", nil)], 13),
+            ("GET", [(":method", "GET")], 13),
+            ("timeout without unit", [("grpc-timeout", "100")], 13),
+            ("timeout of 9 digits", [("grpc-timeout", "123456789S")], 13),
+            ("negative timeout", [("grpc-timeout", "-1S")], 13),
+            ("unknown timeout unit", [("grpc-timeout", "1D")], 13),
+            ("largest timeout", [("grpc-timeout", "99999999H")], 0),
+            ("gzip", [("grpc-encoding", "gzip")], 12),
+            ("unknown method", [(":path", "/nope.Service/Nope")], 12),
+        ]
+        var stream: UInt32 = 1
+        for row in table {
+            try client.send([
+                RawHTTP2Client.headersFrame(
+                    stream: stream, RawHTTP2Client.requestHeaders("/interop.v1.Echo/Unary", row.overrides)),
+                RawHTTP2Client.dataFrame(stream: stream, HostilePeerTests.unaryRequest, endStream: true),
+            ])
+            let status = client.readStatus(stream: stream)
+            XCTAssertEqual(status?.code, row.code, "\(row.description): \(String(describing: status))")
+            stream += 2
+        }
+        XCTAssertTrue(server.wait { self.server.activeCalls == 0 }, "active calls: \(server.activeCalls)")
+    }
+
+    func testPingFloodWithoutReading() throws {
+        try startServer()
+        let client = try authenticatedClient()
+        let ping = RawFrame(type: RawFrame.ping, flags: 0, stream: 0, payload: [UInt8](repeating: 7, count: 8)).bytes
+        let batch = Array([[UInt8]](repeating: ping, count: 1000).joined())
+        for _ in 0..<100 where !client.isClosed && !client.isStalled {
+            try client.send(batch)
+        }
+        XCTAssertLessThan(server.maxBufferedBytes, 1024 * 1024, "server buffered \(server.maxBufferedBytes) bytes")
+        withExtendedLifetime(client) {}
+    }
+
+    func testSettingsFloodWithoutReading() throws {
+        try startServer()
+        let client = try authenticatedClient()
+        let settings = RawFrame(type: RawFrame.settings, flags: 0, stream: 0, payload: [0, 3, 0, 0, 0, 100]).bytes
+        let batch = Array([[UInt8]](repeating: settings, count: 1000).joined())
+        for _ in 0..<100 where !client.isClosed && !client.isStalled {
+            try client.send(batch)
+        }
+        XCTAssertLessThan(server.maxBufferedBytes, 1024 * 1024, "server buffered \(server.maxBufferedBytes) bytes")
+        withExtendedLifetime(client) {}
+    }
+}
