@@ -285,3 +285,34 @@ final class HostilePeerTests: XCTestCase {
         withExtendedLifetime(client) {}
     }
 }
+
+extension HostilePeerTests {
+    /// A stream whose deadline passes while its DATA frame waits for room in a full output
+    /// buffer: the server must drop the queued bytes without breaking the frame nghttp2 holds.
+    func testDeadlineWhileOutputBlocked() throws {
+        try startServer()
+        do {
+            var options = GRPCClient.Options()
+            options.initialWindowSize = 64 * 1024 * 1024
+            let client = try GRPCClient(host: "127.0.0.1", port: server.port, tls: fixtures.client, options: options)
+            let connection = try client.openConnection()
+            defer { connection.close(reason: nil) }
+            var status: Status?
+            var messages = 0
+            let request = EchoRequest(count: 2000, responseSize: 60_000).serializedBytes()
+            connection.startCall(
+                method: "/interop.v1.Echo/Stream", request: request, timeout: .milliseconds(300),
+                localTimeout: .seconds(20),
+                onMessage: { _ in
+                    // Stop reading until the deadline has passed with the server's buffers full.
+                    if messages == 0 { Thread.sleep(forTimeInterval: 1) }
+                    messages += 1
+                    return true
+                }, onFinish: { status = $0 })
+            XCTAssertTrue(try client.eventLoop.run(until: { status != nil }, timeout: .seconds(20)))
+            XCTAssertEqual(status?.code, .deadlineExceeded, "\(String(describing: status)) after \(messages) messages")
+            connection.close(reason: nil)
+        }
+        try assertRecovered()
+    }
+}
