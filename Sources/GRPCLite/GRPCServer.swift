@@ -1,3 +1,4 @@
+import Glibc
 import Reactor
 
 /// A connection's life as the server logs it.
@@ -193,15 +194,43 @@ public final class GRPCServer {
             let accepted: (fd: Int32, peer: Socket.Address)?
             do {
                 accepted = try Socket.accept(from: listener)
+            } catch  where error.errno == ECONNABORTED || error.errno == EPROTO {
+                // That connection was reset while in the backlog; the next one may be fine.
+                continue
             } catch {
-                // EMFILE, ENFILE, ENOBUFS: the connection waits in the backlog for the next try.
-                onConnectionEvent?(.refused(peerAddress: "(not accepted)", reason: "\(error)", peer: nil))
+                pauseAccepting(listener, error: error)
                 return
             }
             guard let (fd, peerAddress) = accepted else { return }
             startConnection(fd: fd, peerAddress: peerAddress.description)
         }
     }
+
+    /// Stops watching `listener` for `acceptRetryDelay` after accept(2) failed with EMFILE,
+    /// ENFILE, ENOBUFS or ENOMEM. The listener is level-triggered and stays readable while the
+    /// failure lasts, so retrying at once would spin the loop and report the error thousands of
+    /// times a second. The pending connections wait in the kernel's backlog meanwhile.
+    private func pauseAccepting(_ listener: Int32, error: any Error) {
+        let reason = "\(error): accepting paused for \(GRPCServer.acceptRetryDelay)"
+        onConnectionEvent?(.refused(peerAddress: "(not accepted)", reason: reason, peer: nil))
+        do {
+            try loop.modify(fd: listener, interest: [])
+        } catch {
+            return
+        }
+        loop.scheduleTimer(after: GRPCServer.acceptRetryDelay) { [weak self] in
+            // Shutdown closes listeners, and a closed fd number may already be reused.
+            guard let self, self.listeners.contains(listener) else { return }
+            do {
+                try self.loop.modify(fd: listener, interest: .readable)
+            } catch {
+                self.pauseAccepting(listener, error: error)
+            }
+        }
+    }
+
+    /// How long accepting pauses after accept(2) runs out of file descriptors or memory.
+    static let acceptRetryDelay: Duration = .milliseconds(100)
 
     private func startConnection(fd: Int32, peerAddress: String) {
         if connections.count >= options.maxConnections || isShuttingDown {

@@ -316,3 +316,38 @@ extension HostilePeerTests {
         try assertRecovered()
     }
 }
+
+extension HostilePeerTests {
+    /// With no descriptor left for accept(2), the server pauses accepting instead of
+    /// retrying the readable listener in a busy loop, and resumes once descriptors free up.
+    func testDescriptorExhaustionPausesAccepting() throws {
+        try startServer()
+        var saved = rlimit()
+        getrlimit(Int32(RLIMIT_NOFILE.rawValue), &saved)
+        var lowered = saved
+        lowered.rlim_cur = rlim_t(openFileDescriptorCount() + 64)
+        var fillers: [Int32] = []
+        let client: RawHTTP2Client
+        do {
+            XCTAssertEqual(setrlimit(Int32(RLIMIT_NOFILE.rawValue), &lowered), 0)
+            defer {
+                setrlimit(Int32(RLIMIT_NOFILE.rawValue), &saved)
+                fillers.forEach { close($0) }
+            }
+            // Take every descriptor number below the limit but one, which the client's socket gets.
+            while case let fd = open("/dev/null", O_RDONLY | O_CLOEXEC), fd >= 0 {
+                fillers.append(fd)
+            }
+            close(fillers.removeLast())
+            client = try RawHTTP2Client(port: server.port, tls: nil)
+            Thread.sleep(forTimeInterval: 0.5)
+        }
+        let failures = refusals().filter { $0.contains("accept") }
+        XCTAssertGreaterThan(failures.count, 0, "accept did not fail: \(refusals())")
+        XCTAssertLessThanOrEqual(
+            failures.count, 10, "\(failures.count) accept failures in 0.5 s: \(failures.prefix(3))")
+        XCTAssertTrue(
+            server.wait { self.server.connections == 1 }, "connection not accepted after the limit was restored")
+        withExtendedLifetime(client) {}
+    }
+}
