@@ -54,6 +54,8 @@ class Connection: HTTP2SessionDelegate {
     private var handshakeTimer: TimerID?
     /// A DATA frame was refused for lack of room; nghttp2 keeps it until the next flush.
     private var dataBlocked = false
+    /// Why nghttp2 ended the session with a GOAWAY error, reported when the connection closes.
+    private var sentGoAwayReason: String?
 
     /// Takes ownership of `fd`, which `close` closes.
     init(
@@ -120,6 +122,9 @@ class Connection: HTTP2SessionDelegate {
     func http2EndStream(stream: Int32) {}
     func http2StreamClosed(stream: Int32, errorCode: UInt32) {}
     func http2GoAway(lastStreamID: Int32, errorCode: UInt32) {}
+    func http2SentGoAway(reason: String) {
+        sentGoAwayReason = reason
+    }
     func http2SentEndStream(stream: Int32) {}
     func http2ReadData(stream: Int32, maxLength: Int) -> HTTP2DataRead { .deferred }
     func http2SendData(stream: Int32, frameHeader: UnsafeRawBufferPointer, length: Int) -> HTTP2SendResult { .failed }
@@ -337,7 +342,7 @@ class Connection: HTTP2SessionDelegate {
         if !http2.wantsRead && !http2.wantsWrite && bufferedOutputBytes == 0 {
             tls.shutdown()
             writeSocket()
-            close(reason: nil)
+            close(reason: sentGoAwayReason)
             return
         }
         updateInterest()

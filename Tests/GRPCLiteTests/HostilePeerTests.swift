@@ -43,6 +43,14 @@ final class HostilePeerTests: XCTestCase {
         }
     }
 
+    /// Reasons of the closed events, "orderly" for an orderly close.
+    private func closeReasons() -> [String] {
+        server.events.compactMap { event in
+            if case .closed(_, _, let reason) = event { return reason ?? "orderly" }
+            return nil
+        }
+    }
+
     /// Checks that the server holds nothing for closed connections and still serves.
     private func assertRecovered(file: StaticString = #filePath, line: UInt = #line) throws {
         XCTAssertTrue(
@@ -156,6 +164,9 @@ final class HostilePeerTests: XCTestCase {
                 try client.send([RawFrame(type: RawFrame.continuation, flags: 0, stream: 1, payload: block)])
             }
             XCTAssertTrue(client.waitForClose(timeout: 5), "server accepted an endless header block")
+            XCTAssertTrue(
+                server.wait { self.closeReasons().contains { $0.contains("Too many CONTINUATION frames") } },
+                "close reasons: \(closeReasons())")
         }
         try assertRecovered()
     }
@@ -175,9 +186,12 @@ final class HostilePeerTests: XCTestCase {
             }
             try client.send(frames)
         }
-        // nghttp2 ends such a connection with GOAWAY ENHANCE_YOUR_CALM; either way no call may remain.
         XCTAssertTrue(server.wait { self.server.activeCalls == 0 }, "active calls: \(server.activeCalls)")
         _ = client.waitForClose(timeout: 1)
+        // nghttp2's stream reset rate limit (1.57, and Debian's patched 1.52) sends GOAWAY INTERNAL_ERROR.
+        XCTAssertTrue(
+            server.wait { self.closeReasons().contains { $0.hasPrefix("sent GOAWAY") } },
+            "close reasons: \(closeReasons())")
         withExtendedLifetime(client) {}
     }
 
@@ -190,6 +204,8 @@ final class HostilePeerTests: XCTestCase {
             ])
             let goAway = client.readFrame { $0.type == RawFrame.goAway }
             XCTAssertEqual(goAway?.errorCode, 3, "expected GOAWAY FLOW_CONTROL_ERROR")
+            XCTAssertTrue(
+                server.wait { self.closeReasons().contains("sent GOAWAY FLOW_CONTROL_ERROR") }, "\(closeReasons())")
             XCTAssertTrue(client.waitForClose())
         }
         try assertRecovered()
@@ -202,6 +218,9 @@ final class HostilePeerTests: XCTestCase {
             try client.send([RawHTTP2Client.dataFrame(stream: 1, [1, 2, 3])])
             let goAway = client.readFrame { $0.type == RawFrame.goAway }
             XCTAssertEqual(goAway?.errorCode, 1, "expected GOAWAY PROTOCOL_ERROR")
+            XCTAssertTrue(
+                server.wait { self.closeReasons().contains("sent GOAWAY PROTOCOL_ERROR: DATA: stream in idle") },
+                "\(closeReasons())")
             XCTAssertTrue(client.waitForClose())
         }
         try assertRecovered()
