@@ -91,7 +91,7 @@ enum RawHPACK {
 /// well-behaved HTTP/2 library would.
 final class RawHTTP2Client {
     let fd: Int32
-    private var tls: TLSSession?
+    private(set) var tls: TLSSession?
     private var inbound: [UInt8] = []
     private let inflater: OpaquePointer
     /// True once a read returned end of file or a connection error.
@@ -127,6 +127,40 @@ final class RawHTTP2Client {
             tls = session
             try handshake(session)
         }
+    }
+
+    /// Takes an accepted connection and completes the server side of a TLS 1.3 handshake,
+    /// for a fake server that tests the client; `fd` is closed with this object.
+    init(acceptedFD fd: Int32, serverTLS configuration: TLSConfiguration) throws {
+        self.fd = fd
+        var created: OpaquePointer?
+        _ = nghttp2_hd_inflate_new(&created)
+        inflater = created!
+        let session = try TLSSession(context: TLSContext(configuration: configuration, isServer: true))
+        tls = session
+        try handshake(session)
+    }
+
+    /// Reads the client connection preface, which precedes the client's first frame.
+    func readClientPreface(timeout: Double = 5) -> Bool {
+        let preface = Array("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".utf8)
+        let deadline = Date().addingTimeInterval(timeout)
+        while inbound.count < preface.count {
+            guard let tls, !isClosed else { return false }
+            var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+            if case .bytes(let count) = buffer.withUnsafeMutableBytes({ tls.read(into: $0) }) {
+                inbound += buffer[0..<count]
+                continue
+            }
+            guard let bytes = readSocket(timeout: max(0, deadline.timeIntervalSinceNow)), !bytes.isEmpty else {
+                return false
+            }
+            bytes.withUnsafeBytes { tls.feedCiphertext($0) }
+            flushCiphertext()
+        }
+        guard Array(inbound.prefix(preface.count)) == preface else { return false }
+        inbound.removeFirst(preface.count)
+        return true
     }
 
     deinit {

@@ -1,0 +1,101 @@
+import Foundation
+import XCTest
+
+@testable import GRPCLite
+
+/// The client against a fake server that breaks the protocol: every failure must end the
+/// call promptly with a status that says what the server did.
+final class HostileServerTests: XCTestCase {
+    private var fixtures: TLSFixtures!
+
+    override func setUpWithError() throws {
+        fixtures = try TLSFixtures()
+    }
+
+    override func tearDown() {
+        fixtures?.remove()
+    }
+
+    /// Calls a unary method on a fake server running `script`; returns the status the call
+    /// failed with, or nil when it succeeded.
+    private func unaryStatus(
+        timeout: Duration = .seconds(5), _ script: @escaping @Sendable (RawHTTP2Client, UInt32) throws -> Void
+    ) throws -> Status? {
+        let server = try RawHTTP2Server(tls: fixtures.server, script: script)
+        defer { server.stop() }
+        let client = try GRPCClient(host: "127.0.0.1", port: server.port, tls: fixtures.client)
+        defer { client.close() }
+        do {
+            _ = try client.unary("/interop.v1.Echo/Unary", request: [], timeout: timeout)
+            return nil
+        } catch let status as Status {
+            return status
+        }
+    }
+
+    private static let message = MessageFraming.frame(EchoResponse(text: "hi").serializedBytes())
+
+    func testHugeLengthPrefix() throws {
+        let status = try unaryStatus { peer, stream in
+            try peer.send([
+                RawHTTP2Server.responseHeaders(stream: stream),
+                RawHTTP2Client.dataFrame(stream: stream, [0, 0xFF, 0xFF, 0xFF, 0xFF]),
+            ])
+            _ = peer.readFrame(timeout: 5) { $0.type == RawFrame.rstStream }
+        }
+        XCTAssertEqual(status?.code, .resourceExhausted, "\(String(describing: status))")
+        XCTAssertTrue(status?.message.contains("4294967295 bytes") == true, "\(String(describing: status))")
+    }
+
+    func testServerClosesMidMessage() throws {
+        let status = try unaryStatus { peer, stream in
+            try peer.send([
+                RawHTTP2Server.responseHeaders(stream: stream),
+                RawHTTP2Client.dataFrame(stream: stream, Array(HostileServerTests.message.prefix(4))),
+            ])
+            shutdown(peer.fd, Int32(SHUT_RDWR))
+        }
+        XCTAssertEqual(status?.code, .unavailable, "\(String(describing: status))")
+        XCTAssertTrue(status?.message.contains("closed") == true, "\(String(describing: status))")
+    }
+
+    func testInvalidGrpcStatus() throws {
+        let table: [(description: String, trailers: [(String, String)], code: Status.Code, text: String)] = [
+            ("missing", [], .unknown, "invalid grpc-status none"),
+            ("not a number", [("grpc-status", "abc")], .unknown, "invalid grpc-status \"abc\""),
+            ("unknown code", [("grpc-status", "17")], .unknown, "invalid grpc-status \"17\""),
+            ("signed zero", [("grpc-status", "-0")], .unknown, "invalid grpc-status \"-0\""),
+            ("plus sign", [("grpc-status", "+0")], .unknown, "invalid grpc-status \"+0\""),
+            ("valid error", [("grpc-status", "5"), ("grpc-message", "gone%21")], .notFound, "gone!"),
+        ]
+        for row in table {
+            let trailers = row.trailers
+            let status = try unaryStatus { peer, stream in
+                try peer.send([
+                    RawHTTP2Server.responseHeaders(stream: stream),
+                    RawHTTP2Client.dataFrame(stream: stream, HostileServerTests.message),
+                    RawHTTP2Server.trailers(stream: stream, trailers),
+                ])
+                _ = peer.readFrame(timeout: 2) { $0.type == RawFrame.goAway }
+            }
+            XCTAssertEqual(status?.code, row.code, "\(row.description): \(String(describing: status))")
+            XCTAssertTrue(
+                status?.message.contains(row.text) == true, "\(row.description): \(String(describing: status))")
+        }
+    }
+
+    func testHTTPErrorWithoutGrpcStatus() throws {
+        let status = try unaryStatus { peer, stream in
+            try peer.send([RawHTTP2Client.headersFrame(stream: stream, [(":status", "503")], endStream: true)])
+            _ = peer.readFrame(timeout: 2) { $0.type == RawFrame.goAway }
+        }
+        XCTAssertEqual(status, Status(.unavailable, "server returned HTTP status 503 without a grpc-status"))
+    }
+
+    func testSilentServerHitsDeadline() throws {
+        let status = try unaryStatus(timeout: .milliseconds(300)) { peer, _ in
+            _ = peer.readFrame(timeout: 5) { $0.type == RawFrame.rstStream }
+        }
+        XCTAssertEqual(status?.code, .deadlineExceeded, "\(String(describing: status))")
+    }
+}
