@@ -94,6 +94,7 @@ final class ClientConnection: Connection {
         [
             (Int32(NGHTTP2_SETTINGS_ENABLE_PUSH.rawValue), 0),
             (Int32(NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE.rawValue), UInt32(streamWindowSize)),
+            (Int32(NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE.rawValue), UInt32(ClientConnection.maxHeaderListSize)),
         ]
     }
 
@@ -125,14 +126,24 @@ final class ClientConnection: Connection {
 
     // MARK: - Response
 
+    /// The largest response header list (headers and trailers together) a call accepts, in
+    /// bytes counted as RFC 9113 section 6.5.2 does: name plus value plus 32 per field.
+    static let maxHeaderListSize = 64 * 1024
+
     override func http2Header(stream: Int32, name: String, value: String) -> Bool {
         guard let call = calls[stream] else { return true }
+        call.headerBytes += name.utf8.count + value.utf8.count + 32
+        guard call.headerBytes <= ClientConnection.maxHeaderListSize else {
+            // nghttp2 resets the stream; http2StreamClosed reports this as the cause.
+            call.headerListTooLarge = true
+            return false
+        }
         if call.headerBlocks == 0 {
             call.headers.append((name, value))
         } else {
             call.trailers.append((name, value))
         }
-        return call.headers.count + call.trailers.count <= 256
+        return true
     }
 
     override func http2HeadersComplete(stream: Int32, endStream: Bool) {
@@ -176,6 +187,14 @@ final class ClientConnection: Connection {
 
     override func http2StreamClosed(stream: Int32, errorCode: UInt32) {
         guard let call = calls.removeValue(forKey: stream) else { return }
+        if call.headerListTooLarge {
+            call.finish(
+                Status(
+                    .resourceExhausted,
+                    "response from \(authority) has more than \(ClientConnection.maxHeaderListSize) bytes of headers"),
+                loop: loop)
+            return
+        }
         let status: Status
         switch errorCode {
         case NGHTTP2_NO_ERROR.rawValue:

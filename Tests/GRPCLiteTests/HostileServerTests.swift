@@ -92,6 +92,27 @@ final class HostileServerTests: XCTestCase {
         XCTAssertEqual(status, Status(.unavailable, "server returned HTTP status 503 without a grpc-status"))
     }
 
+    func testResponseHeadersOverLimit() throws {
+        let status = try unaryStatus { peer, stream in
+            // 72 fields of 1,000 bytes, over the client's 64 KiB limit, in 6 frames under 16 KiB
+            // (nghttp2 rejects header blocks of more CONTINUATION frames as a flood).
+            var frames: [RawFrame] = []
+            for frameIndex in 0..<6 {
+                let fields = (0..<12).map { ("x-h\(frameIndex)-\($0)", String(repeating: "v", count: 1000)) }
+                frames.append(
+                    RawFrame(type: RawFrame.continuation, flags: 0, stream: stream, payload: RawHPACK.encode(fields)))
+            }
+            frames[frames.count - 1].flags = RawFrame.endHeaders
+            var first = RawHTTP2Server.responseHeaders(stream: stream)
+            first.flags = 0
+            try peer.send([first] + frames)
+            _ = peer.readFrame(timeout: 5) { $0.type == RawFrame.rstStream }
+        }
+        XCTAssertEqual(status?.code, .resourceExhausted, "\(String(describing: status))")
+        XCTAssertTrue(
+            status?.message.hasSuffix("has more than 65536 bytes of headers") == true, "\(String(describing: status))")
+    }
+
     func testSilentServerHitsDeadline() throws {
         let status = try unaryStatus(timeout: .milliseconds(300)) { peer, _ in
             _ = peer.readFrame(timeout: 5) { $0.type == RawFrame.rstStream }
