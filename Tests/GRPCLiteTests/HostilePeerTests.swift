@@ -370,3 +370,50 @@ extension HostilePeerTests {
         withExtendedLifetime(client) {}
     }
 }
+
+extension HostilePeerTests {
+    func testClientReleasesDescriptors() throws {
+        try startServer()
+        for _ in 0..<3 {
+            let client = try GRPCClient(host: "127.0.0.1", port: server.port, tls: fixtures.client)
+            _ = try client.unary("/interop.v1.Echo/Unary", request: [], timeout: .seconds(10))
+        }
+        XCTAssertTrue(server.wait { self.server.connections == 0 })
+        XCTAssertEqual(openFileDescriptorCount(), baselineDescriptors)
+    }
+
+    func testHalfCloseBeforeHandshakeClosesAtOnce() throws {
+        try startServer(handshakeTimeout: .seconds(30))
+        do {
+            let client = try RawHTTP2Client(port: server.port, tls: nil)
+            shutdown(client.fd, Int32(SHUT_WR))
+            XCTAssertTrue(client.waitForClose(timeout: 2), "server kept a half-closed connection open")
+            XCTAssertTrue(
+                server.wait {
+                    self.refusals().contains { $0.contains("peer closed the connection during the TLS handshake") }
+                },
+                "\(refusals())")
+        }
+        try assertRecovered()
+    }
+}
+
+extension HostilePeerTests {
+    private func waitUntil(timeout: TimeInterval = 5, _ condition: () -> Bool) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline && !condition() {
+            Thread.sleep(forTimeInterval: 0.01)
+        }
+        return condition()
+    }
+
+    func testStoppedServerReleasesDescriptors() throws {
+        let before = openFileDescriptorCount()
+        try startServer()
+        server.stop()
+        server = nil
+        XCTAssertTrue(
+            waitUntil { openFileDescriptorCount() <= before },
+            "open fds: \(openFileDescriptorCount()), before \(before)")
+    }
+}

@@ -131,8 +131,10 @@ final class TestServer: @unchecked Sendable {
         for body in work {
             body(server)
         }
-        loop.scheduleTimer(after: .milliseconds(2)) { [weak server, self] in
-            guard let server else { return }
+        // Weak, because the loop keeps its timers: a strong capture kept every stopped
+        // server's loop and its descriptors alive for the rest of the test run.
+        loop.scheduleTimer(after: .milliseconds(2)) { [weak server, weak loop, self] in
+            guard let server, let loop else { return }
             self.sample(server: server, loop: loop)
         }
     }
