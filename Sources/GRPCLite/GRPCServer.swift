@@ -233,6 +233,9 @@ public final class GRPCServer {
     static let acceptRetryDelay: Duration = .milliseconds(100)
 
     private func startConnection(fd: Int32, peerAddress: String) {
+        if connections.count >= options.maxConnections && !isShuttingDown {
+            evictOldestHandshake()
+        }
         if connections.count >= options.maxConnections || isShuttingDown {
             Syscall.close(fd)
             let reason =
@@ -255,6 +258,24 @@ public final class GRPCServer {
         } catch {
             connection.close(reason: "\(error)")
         }
+    }
+
+    /// Closes the connection that has waited longest in the TLS handshake, if any, to make
+    /// room for a new one. Without this, anyone who can reach the port could hold every slot
+    /// with idle TCP connections, renewed each handshake timeout, and lock out every client
+    /// that has a certificate. A real client completes its handshake in milliseconds, so it
+    /// is rarely the oldest.
+    private func evictOldestHandshake() {
+        // A linear scan over all connections, but it runs only while the server is full.
+        var oldest: ServerConnection?
+        for connection in connections.values where connection.state == .handshaking {
+            if oldest == nil || connection.acceptedAt < oldest!.acceptedAt {
+                oldest = connection
+            }
+        }
+        oldest?.refuse(
+            reason: "closed to make room for a new connection: the server has \(connections.count) connections "
+                + "(limit \(options.maxConnections)) and this one waited longest in the TLS handshake")
     }
 
     // MARK: - Connection callbacks

@@ -14,6 +14,8 @@ final class ServerConnection: Connection {
     /// Set when the server is being released: no more callbacks into it.
     private var isDetached = false
     private(set) var isShuttingDown = false
+    /// When the connection was accepted, in CLOCK_MONOTONIC nanoseconds.
+    let acceptedAt = MonotonicClock.nanoseconds()
 
     init(server: GRPCServer, fd: Int32, tls: TLSSession, peerAddress: String) {
         self.server = server
@@ -73,6 +75,13 @@ final class ServerConnection: Connection {
         if !isDetached {
             server.connectionClosed(self, reason: reason)
         }
+    }
+
+    /// Ends a connection still in the TLS handshake, reporting it as refused with `reason`.
+    func refuse(reason: String) {
+        guard state == .handshaking else { return }
+        handshakeFailed(stage: .handshaking, reason: reason)
+        close(reason: reason)
     }
 
     /// Closes the connection without reporting to the server, which is being released.

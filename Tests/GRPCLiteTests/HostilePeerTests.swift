@@ -87,12 +87,35 @@ final class HostilePeerTests: XCTestCase {
         try assertRecovered()
     }
 
+    /// Idle connections that never start TLS cannot lock out clients with certificates: at
+    /// the limit, the one that waited longest in the handshake makes room.
+    func testIdleConnectionsCannotFillServer() throws {
+        var options = GRPCServer.Options()
+        options.maxConnections = 10
+        try startServer(handshakeTimeout: .seconds(30), options: options)
+        do {
+            let idle = try (0..<10).map { _ in try RawHTTP2Client(port: server.port, tls: nil) }
+            XCTAssertTrue(server.wait { self.server.connections == 10 })
+
+            let client = try GRPCClient(host: "127.0.0.1", port: server.port, tls: fixtures.client)
+            let bytes = try client.unary(
+                "/interop.v1.Echo/Unary", request: EchoRequest(text: "in").serializedBytes(), timeout: .seconds(10))
+            XCTAssertEqual(try EchoResponse(serializedBytes: bytes).text, "in|cn=alice|roles=admin")
+            XCTAssertTrue(idle[0].waitForClose(timeout: 2), "the oldest idle connection is still open")
+            XCTAssertTrue(
+                server.wait { self.refusals().contains { $0.contains("waited longest in the TLS handshake") } },
+                "\(refusals())")
+        }
+        try assertRecovered()
+    }
+
     func testMaxConnectionsClosesExtraAtOnce() throws {
         var options = GRPCServer.Options()
         options.maxConnections = 10
         try startServer(handshakeTimeout: .seconds(30), options: options)
         do {
-            let held = try (0..<10).map { _ in try RawHTTP2Client(port: server.port, tls: nil) }
+            // Authenticated connections are never evicted, so the eleventh is refused.
+            let held = try (0..<10).map { _ in try authenticatedClient() }
             XCTAssertTrue(server.wait { self.server.connections == 10 })
             let extra = try RawHTTP2Client(port: server.port, tls: nil)
             XCTAssertTrue(extra.waitForClose(timeout: 2), "connection over the limit stayed open")
