@@ -11,6 +11,7 @@ final class ClientConnection: Connection {
     /// SETTINGS_INITIAL_WINDOW_SIZE: response bytes a stream may have in flight.
     let streamWindowSize: Int32
     private var calls: [Int32: ClientCall] = [:]
+    private let keepaliveSettings: (interval: Duration, timeout: Duration)?
     /// The reason connecting or the handshake failed, for the client's error message.
     private(set) var failure: (stage: State, reason: String)?
     /// The reason an open connection closed, nil while open or after an orderly close.
@@ -21,8 +22,9 @@ final class ClientConnection: Connection {
     init(
         loop: EventLoop, fd: Int32, tls: TLSSession, buffers: ConnectionBuffers, authority: String, connecting: Bool,
         maxMessageSize: Int,
-        streamWindowSize: Int32
+        streamWindowSize: Int32, keepalive: (interval: Duration, timeout: Duration)? = nil
     ) {
+        self.keepaliveSettings = keepalive
         self.authority = authority
         self.maxMessageSize = maxMessageSize
         self.streamWindowSize = streamWindowSize
@@ -89,6 +91,8 @@ final class ClientConnection: Connection {
     // MARK: - Connection hooks
 
     override var isIdle: Bool { calls.isEmpty }
+
+    override var keepalive: (interval: Duration, timeout: Duration)? { keepaliveSettings }
 
     override func handshakeCompleted(peer: PeerIdentity) -> [(id: Int32, value: UInt32)] {
         [

@@ -56,6 +56,12 @@ class Connection: HTTP2SessionDelegate {
     private var dataBlocked = false
     /// Why nghttp2 ended the session with a GOAWAY error, reported when the connection closes.
     private var sentGoAwayReason: String?
+    /// When bytes last arrived from the peer, in CLOCK_MONOTONIC nanoseconds.
+    private var lastReadAt = MonotonicClock.nanoseconds()
+    private var keepaliveTimer: TimerID?
+    /// The PING acknowledgement count that acknowledges the keepalive PING in flight, if one is.
+    private var awaitedPingAcknowledgements: Int?
+    private var pingSentAt: UInt64 = 0
 
     /// Takes ownership of `fd`, which `close` closes.
     init(
@@ -104,6 +110,9 @@ class Connection: HTTP2SessionDelegate {
     var isServer: Bool { tls.isServer }
     /// The connection-level receive window to announce once HTTP/2 starts.
     var connectionWindowSize: Int32 { 65_535 }
+    /// The keepalive settings: how long a connection with streams may receive nothing before
+    /// it sends a PING, and how long that PING may go unacknowledged. Nil turns keepalive off.
+    var keepalive: (interval: Duration, timeout: Duration)? { nil }
     /// Called when connecting or the handshake fails; the connection is closed next.
     func handshakeFailed(stage: State, reason: String) {}
     /// True when no stream is open, so the peer closing now loses nothing.
@@ -221,6 +230,7 @@ class Connection: HTTP2SessionDelegate {
                 return
             }
 
+            lastReadAt = MonotonicClock.nanoseconds()
             tls.feedCiphertext(UnsafeRawBufferPointer(rebasing: buffers.ciphertext[0..<count]))
             if state == .handshaking {
                 driveHandshake()
@@ -259,6 +269,9 @@ class Connection: HTTP2SessionDelegate {
             } catch {
                 close(reason: "\(error)")
                 return
+            }
+            if let keepalive {
+                scheduleKeepalive(keepalive)
             }
             drainPlaintext()
             flush()
@@ -463,6 +476,44 @@ class Connection: HTTP2SessionDelegate {
         close(reason: nil)
     }
 
+    // MARK: - Keepalive
+
+    /// Checks for signs of life a few times per `interval`: after `interval` with nothing read
+    /// while streams are open it sends a PING, and closes the connection when that PING is
+    /// not acknowledged within `timeout` (RFC 9113, section 6.7). A peer that vanished without
+    /// a FIN or RST would otherwise hold its calls, and a client waiting on them, forever.
+    private func scheduleKeepalive(_ keepalive: (interval: Duration, timeout: Duration)) {
+        let period = max(min(keepalive.interval, keepalive.timeout) / 4, .milliseconds(10))
+        keepaliveTimer = loop.scheduleTimer(after: period) { [weak self] in
+            guard let self else { return }
+            self.keepaliveTimer = nil
+            self.checkLiveness(keepalive)
+        }
+    }
+
+    private func checkLiveness(_ keepalive: (interval: Duration, timeout: Duration)) {
+        guard state == .open, let http2 else { return }
+        let now = MonotonicClock.nanoseconds()
+        if let awaited = awaitedPingAcknowledgements {
+            if http2.pingAcknowledgements >= awaited {
+                awaitedPingAcknowledgements = nil
+            } else if now &- pingSentAt >= UInt64(max(0, GRPCTimeout.nanoseconds(keepalive.timeout))) {
+                close(reason: "\(peerAddress) did not acknowledge a PING within \(keepalive.timeout)")
+                return
+            }
+        }
+        let quiet = now &- lastReadAt >= UInt64(max(0, GRPCTimeout.nanoseconds(keepalive.interval)))
+        if awaitedPingAcknowledgements == nil && !isIdle && quiet {
+            http2.submitPing()
+            awaitedPingAcknowledgements = http2.pingAcknowledgements + 1
+            pingSentAt = now
+            flush()
+        }
+        if state == .open {
+            scheduleKeepalive(keepalive)
+        }
+    }
+
     /// Closes the socket at once; streams still open are reported closed by `didClose`.
     func close(reason: String?) {
         guard state != .closed else { return }
@@ -470,6 +521,10 @@ class Connection: HTTP2SessionDelegate {
         if let timer = handshakeTimer {
             loop.cancelTimer(timer)
             handshakeTimer = nil
+        }
+        if let timer = keepaliveTimer {
+            loop.cancelTimer(timer)
+            keepaliveTimer = nil
         }
         loop.deregister(fd: fd)
         Syscall.close(fd)

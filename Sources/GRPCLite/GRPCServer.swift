@@ -50,8 +50,16 @@ public final class GRPCServer {
         public var connectionOutputLimit = 256 * 1024
         /// Bytes a stream may queue before `ServerStreamWriter.isWritable` turns false.
         public var streamWriteLimit = 128 * 1024
-        /// Open connections beyond which new ones are closed at once.
+        /// Open connections, including those in the TLS handshake. At the limit a new connection
+        /// replaces the one that has waited longest in the handshake, or is closed at once when
+        /// every open connection has completed it.
         public var maxConnections = 4096
+        /// How long a connection with calls in flight may receive nothing before the server
+        /// sends a PING; nil turns this check off.
+        public var keepaliveInterval: Duration? = .seconds(120)
+        /// How long that PING may go unanswered before the connection is closed and its calls
+        /// cancelled, so a client that vanished without a FIN or RST does not hold them forever.
+        public var keepaliveTimeout: Duration = .seconds(20)
 
         public init() {}
     }

@@ -36,6 +36,10 @@ final class ServerConnection: Connection {
 
     override var isIdle: Bool { calls.isEmpty }
 
+    override var keepalive: (interval: Duration, timeout: Duration)? {
+        options.keepaliveInterval.map { ($0, options.keepaliveTimeout) }
+    }
+
     override func handshakeCompleted(peer: PeerIdentity) -> [(id: Int32, value: UInt32)] {
         isAccepted = true
         if !isDetached {

@@ -440,3 +440,45 @@ extension HostilePeerTests {
             "open fds: \(openFileDescriptorCount()), before \(before)")
     }
 }
+
+extension HostilePeerTests {
+    /// A client that vanished, modelled by one that never acknowledges PINGs, loses its
+    /// calls once the keepalive timeout passes.
+    func testUnresponsiveClientDetectedByPing() throws {
+        var options = GRPCServer.Options()
+        options.keepaliveInterval = .milliseconds(200)
+        options.keepaliveTimeout = .milliseconds(200)
+        try startServer(options: options)
+        do {
+            let client = try authenticatedClient()
+            try client.send([
+                RawHTTP2Client.headersFrame(stream: 1, RawHTTP2Client.requestHeaders("/interop.v1.Echo/Hang")),
+                RawHTTP2Client.dataFrame(stream: 1, HostilePeerTests.unaryRequest, endStream: true),
+            ])
+            XCTAssertNotNil(client.readFrame(timeout: 5) { $0.type == RawFrame.ping }, "no keepalive PING")
+            XCTAssertTrue(client.waitForClose(timeout: 5), "server kept a connection whose PING went unanswered")
+            XCTAssertTrue(
+                server.wait {
+                    self.closeReasons().contains { $0.contains("did not acknowledge a PING within 0.2 seconds") }
+                },
+                "\(closeReasons())")
+            XCTAssertTrue(server.wait { self.server.counter("cancelled") == 1 }, "the call was not cancelled")
+        }
+        try assertRecovered()
+    }
+
+    /// PINGs that are answered keep a quiet call alive on both sides.
+    func testQuietCallSurvivesKeepalive() throws {
+        var options = GRPCServer.Options()
+        options.keepaliveInterval = .milliseconds(50)
+        options.keepaliveTimeout = .milliseconds(100)
+        try startServer(options: options)
+        var clientOptions = GRPCClient.Options()
+        clientOptions.keepaliveInterval = .milliseconds(50)
+        clientOptions.keepaliveTimeout = .milliseconds(100)
+        let client = try GRPCClient(host: "127.0.0.1", port: server.port, tls: fixtures.client, options: clientOptions)
+        XCTAssertThrowsError(try client.unary("/interop.v1.Echo/Hang", request: [], timeout: .seconds(1))) { error in
+            XCTAssertEqual((error as? Status)?.code, .deadlineExceeded, "\(error)")
+        }
+    }
+}

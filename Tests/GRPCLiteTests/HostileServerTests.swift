@@ -119,4 +119,27 @@ final class HostileServerTests: XCTestCase {
         }
         XCTAssertEqual(status?.code, .deadlineExceeded, "\(String(describing: status))")
     }
+
+    /// A server that stops answering, even PINGs, fails a call that has no deadline.
+    func testUnresponsiveServerDetectedByPing() throws {
+        let server = try RawHTTP2Server(tls: fixtures.server) { peer, _ in
+            _ = peer.readFrame(timeout: 10) { _ in false }
+        }
+        defer { server.stop() }
+        var options = GRPCClient.Options()
+        options.keepaliveInterval = .milliseconds(200)
+        options.keepaliveTimeout = .milliseconds(200)
+        let client = try GRPCClient(host: "127.0.0.1", port: server.port, tls: fixtures.client, options: options)
+        let connection = try client.openConnection()
+        defer { connection.close(reason: nil) }
+        var status: Status?
+        connection.startCall(
+            method: "/interop.v1.Echo/Unary", request: [], timeout: nil, onMessage: { _ in true },
+            onFinish: { status = $0 })
+        XCTAssertTrue(try client.eventLoop.run(until: { status != nil }, timeout: .seconds(5)), "call still waiting")
+        XCTAssertEqual(status?.code, .unavailable, "\(String(describing: status))")
+        XCTAssertTrue(
+            status?.message.contains("did not acknowledge a PING within 0.2 seconds") == true,
+            "\(String(describing: status))")
+    }
 }
