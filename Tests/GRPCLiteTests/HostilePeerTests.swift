@@ -51,7 +51,7 @@ final class HostilePeerTests: XCTestCase {
         }
     }
 
-    /// Checks that the server holds nothing for closed connections and still serves.
+    /// Checks that the server keeps nothing of closed connections and still serves.
     private func assertRecovered(file: StaticString = #filePath, line: UInt = #line) throws {
         XCTAssertTrue(
             server.wait { self.server.connections == 0 }, "connections: \(server.connections)", file: file, line: line)
@@ -115,7 +115,7 @@ final class HostilePeerTests: XCTestCase {
         try startServer(handshakeTimeout: .seconds(30), options: options)
         do {
             // Authenticated connections are never evicted, so the eleventh is refused.
-            let held = try (0..<10).map { _ in try authenticatedClient() }
+            let authenticated = try (0..<10).map { _ in try authenticatedClient() }
             XCTAssertTrue(server.wait { self.server.connections == 10 })
             let extra = try RawHTTP2Client(port: server.port, tls: nil)
             XCTAssertTrue(extra.waitForClose(timeout: 2), "connection over the limit stayed open")
@@ -123,7 +123,7 @@ final class HostilePeerTests: XCTestCase {
                 server.wait { self.refusals().contains { $0.contains("too many connections (limit 10)") } },
                 "\(refusals())")
             XCTAssertEqual(server.connections, 10)
-            withExtendedLifetime(held) {}
+            withExtendedLifetime(authenticated) {}
         }
         try assertRecovered()
     }
@@ -467,7 +467,7 @@ extension HostilePeerTests {
         try assertRecovered()
     }
 
-    /// PINGs that are answered keep a quiet call alive on both sides.
+    /// Acknowledged PINGs keep a quiet call alive on both sides.
     func testQuietCallSurvivesKeepalive() throws {
         var options = GRPCServer.Options()
         options.keepaliveInterval = .milliseconds(50)

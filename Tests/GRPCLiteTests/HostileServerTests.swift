@@ -4,7 +4,7 @@ import XCTest
 @testable import GRPCLite
 
 /// The client against a fake server that breaks the protocol: every failure must end the
-/// call promptly with a status that says what the server did.
+/// call promptly with a status that names what the server did.
 final class HostileServerTests: XCTestCase {
     private var fixtures: TLSFixtures!
 
@@ -120,7 +120,7 @@ final class HostileServerTests: XCTestCase {
         XCTAssertEqual(status?.code, .deadlineExceeded, "\(String(describing: status))")
     }
 
-    /// A server that stops answering, even PINGs, fails a call that has no deadline.
+    /// A server that stops responding and never acknowledges PINGs fails a call without a deadline.
     func testUnresponsiveServerDetectedByPing() throws {
         let server = try RawHTTP2Server(tls: fixtures.server) { peer, _ in
             _ = peer.readFrame(timeout: 10) { _ in false }
