@@ -227,7 +227,8 @@ final class ClientConnection: Connection {
     }
 
     override func http2SendData(stream: Int32, frameHeader: UnsafeRawBufferPointer, length: Int) -> HTTP2SendResult {
-        guard let call = calls[stream] else { return .failed }
+        // The call may have ended (response complete, cancelled) while nghttp2 held its frame.
+        guard let call = calls[stream] else { return .resetStream }
         return sendDataFrame(frameHeader: frameHeader, length: length, from: &call.outbound)
     }
 }

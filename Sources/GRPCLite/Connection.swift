@@ -142,6 +142,10 @@ class Connection: HTTP2SessionDelegate {
     func sendDataFrame(
         frameHeader: UnsafeRawBufferPointer, length: Int, from queue: inout OutboundQueue
     ) -> HTTP2SendResult {
+        guard queue.count >= length else {
+            // The queue was emptied after nghttp2 packed this frame; nothing was written yet.
+            return .resetStream
+        }
         guard bufferedOutputBytes < outputLimit else {
             dataBlocked = true
             return .wouldBlock

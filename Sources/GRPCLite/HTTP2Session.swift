@@ -18,6 +18,10 @@ enum HTTP2SendResult {
     /// Nothing was written because the output buffer is full; nghttp2 retries the same
     /// frame on a later `nextOutput`.
     case wouldBlock
+    /// Nothing was written because the stream's call ended while nghttp2 held the frame, so
+    /// its bytes are gone. nghttp2 then resets only that stream, with INTERNAL_ERROR.
+    case resetStream
+    /// Writing failed part way, so the connection must close.
     case failed
 }
 
@@ -163,6 +167,7 @@ final class HTTP2Session {
             switch result {
             case .sent: return 0
             case .wouldBlock: return Int32(NGHTTP2_ERR_WOULDBLOCK.rawValue)
+            case .resetStream: return Int32(NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE.rawValue)
             case .failed: return Int32(NGHTTP2_ERR_CALLBACK_FAILURE.rawValue)
             }
         }

@@ -148,7 +148,7 @@ final class ServerCall {
 
     /// Writes a DATA frame: nghttp2's 9-byte header, then `length` queued bytes.
     func sendData(frameHeader: UnsafeRawBufferPointer, length: Int) -> HTTP2SendResult {
-        guard let connection else { return .failed }
+        guard let connection else { return .resetStream }
         let result = connection.sendDataFrame(frameHeader: frameHeader, length: length, from: &outbound)
         promisedBytes = result == .wouldBlock ? length : 0
         if result == .sent && sawUnwritable && outbound.count < writeLimit / 2 && !isFinished {

@@ -310,7 +310,7 @@ final class ServerConnection: Connection {
     }
 
     override func http2SendData(stream: Int32, frameHeader: UnsafeRawBufferPointer, length: Int) -> HTTP2SendResult {
-        guard let call = calls[stream] else { return .failed }
+        guard let call = calls[stream] else { return .resetStream }
         return call.sendData(frameHeader: frameHeader, length: length)
     }
 }

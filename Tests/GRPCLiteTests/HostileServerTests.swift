@@ -142,4 +142,54 @@ final class HostileServerTests: XCTestCase {
             status?.message.contains("did not acknowledge a PING within 0.2 seconds") == true,
             "\(String(describing: status))")
     }
+
+    /// A call that ends while nghttp2 holds one of its request DATA frames, here a large
+    /// request whose deadline passes while the server does not read, must not take the
+    /// connection and its other calls down.
+    func testDeadlineWhileRequestBlockedKeepsConnection() throws {
+        let server = try RawHTTP2Server(tls: fixtures.server, waitForRequestEnd: false) { peer, stream in
+            // Open the flow-control windows so the client fills the socket, then stop reading.
+            try peer.send([
+                RawFrame(type: RawFrame.settings, flags: 0, stream: 0, payload: [0, 4] + RawFrame.uint32(0x7FFF_FFFF)),
+                RawFrame(type: RawFrame.windowUpdate, flags: 0, stream: 0, payload: RawFrame.uint32(0x7FFF_0000)),
+            ])
+            Thread.sleep(forTimeInterval: 1)
+
+            // Read again: the second call must arrive on the same connection.
+            guard
+                let next = peer.readFrame(timeout: 20, until: { $0.type == RawFrame.headers && $0.stream != stream }),
+                peer.readFrame(timeout: 10, until: { $0.stream == next.stream && $0.flags & RawFrame.endStream != 0 })
+                    != nil
+            else { return }
+            try peer.send([
+                RawHTTP2Server.responseHeaders(stream: next.stream),
+                RawHTTP2Client.dataFrame(stream: next.stream, HostileServerTests.message),
+                RawHTTP2Server.trailers(stream: next.stream, [("grpc-status", "0")]),
+            ])
+            _ = peer.readFrame(timeout: 5) { $0.type == RawFrame.goAway }
+        }
+        defer { server.stop() }
+        let client = try GRPCClient(host: "127.0.0.1", port: server.port, tls: fixtures.client)
+        let connection = try client.openConnection()
+        defer { connection.close(reason: nil) }
+
+        var first: Status?
+        connection.startCall(
+            method: "/interop.v1.Echo/Unary", request: [UInt8](repeating: 1, count: 32 * 1024 * 1024),
+            timeout: .milliseconds(300), onMessage: { _ in true }, onFinish: { first = $0 })
+        XCTAssertTrue(try client.eventLoop.run(until: { first != nil }, timeout: .seconds(10)))
+        XCTAssertEqual(first?.code, .deadlineExceeded, "\(String(describing: first))")
+
+        var second: Status?
+        var messages = 0
+        connection.startCall(
+            method: "/interop.v1.Echo/Unary", request: [], timeout: nil,
+            onMessage: { _ in
+                messages += 1
+                return true
+            }, onFinish: { second = $0 })
+        XCTAssertTrue(try client.eventLoop.run(until: { second != nil }, timeout: .seconds(20)))
+        XCTAssertEqual(second, .ok)
+        XCTAssertEqual(messages, 1)
+    }
 }

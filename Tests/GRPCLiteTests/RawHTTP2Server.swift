@@ -13,7 +13,11 @@ final class RawHTTP2Server: @unchecked Sendable {
 
     /// Listens on a kernel-assigned port and serves one connection with `script` on its
     /// own thread; the script gets the stream id of the request.
-    init(tls: TLSConfiguration, script: @escaping @Sendable (RawHTTP2Client, UInt32) throws -> Void) throws {
+    /// With `waitForRequestEnd` false the script starts at the request's HEADERS frame.
+    init(
+        tls: TLSConfiguration, waitForRequestEnd: Bool = true,
+        script: @escaping @Sendable (RawHTTP2Client, UInt32) throws -> Void
+    ) throws {
         let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         self.listener = listener
         var address = sockaddr_in()
@@ -41,10 +45,12 @@ final class RawHTTP2Server: @unchecked Sendable {
                 let peer = try RawHTTP2Client(acceptedFD: fd, serverTLS: tls)
                 guard peer.readClientPreface() else { return }
                 try peer.send([RawFrame(type: RawFrame.settings, flags: 0, stream: 0, payload: [])])
-                // The request ends with a DATA frame that carries END_STREAM.
+                // A request ends with a DATA frame that carries END_STREAM.
                 guard
                     let end = peer.readFrame(until: {
-                        $0.type == RawFrame.data && $0.flags & RawFrame.endStream != 0
+                        waitForRequestEnd
+                            ? $0.type == RawFrame.data && $0.flags & RawFrame.endStream != 0
+                            : $0.type == RawFrame.headers
                     })
                 else { return }
                 try script(peer, end.stream)
