@@ -1,5 +1,5 @@
 #define _GNU_SOURCE
-#include "spawn.h"
+#include "job_spawn.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -40,6 +40,13 @@ public final class Cgroup {
         try driver.members(name: name)
     }
 
+    /// The file whose `populated` field changes when the last task leaves: v2 `cgroup.events`,
+    /// whose changes the kernel reports as a file modified event (inotify IN_MODIFY). Nil on v1,
+    /// where only polling ``isPopulated()`` works.
+    public var eventsFile: String? {
+        version == .v2 ? driver.directory(name: name) + "/cgroup.events" : nil
+    }
+
     /// Returns whether any task is left (v2 `cgroup.events` populated; v1 a non-empty member list).
     public func isPopulated() throws -> Bool {
         try driver.isPopulated(name: name)

@@ -53,6 +53,25 @@ extension CgroupDriver {
     }
 }
 
+extension CgroupDriver {
+    /// Writes `value` to the swap limit `file`. When the file is missing because the kernel does
+    /// not account swap to cgroups, the memory limit still bounds the job as long as no swap is
+    /// active, so that case passes and active swap is an error.
+    func limitSwap(_ value: String, file: String, swapsFile: String) throws {
+        if CgroupFiles.exists(file) {
+            try writeVerified(value, to: file)
+            return
+        }
+        let areas = try CgroupFiles.read(swapsFile).split(separator: "\n").dropFirst()
+        if let area = areas.first?.split(whereSeparator: { $0 == " " || $0 == "\t" }).first {
+            throw CgroupError(
+                operation: "limit swap", file: file, errno: ENOENT,
+                detail: "the kernel does not account swap to cgroups, but swap is active on \(area), so the job "
+                    + "could swap past its memory limit; boot with swapaccount=1 or turn swap off (swapoff -a)")
+        }
+    }
+}
+
 /// Rounds a memory limit down to whole pages, as the kernel stores it, so that the read-back
 /// of the written value compares exactly.
 func pageAlignedBytes(_ bytes: UInt64) -> UInt64 {

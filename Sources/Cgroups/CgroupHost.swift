@@ -9,6 +9,8 @@ struct CgroupHost {
     var procSelfCgroup: String
     /// sysfs directory with one `MAJ:MIN` link per block device.
     var blockDeviceDirectory = "/sys/dev/block"
+    /// The list of active swap areas (proc(5)), read when the kernel does not account swap.
+    var swapsFile = "/proc/swaps"
     /// The pid detection moves into the daemon leaf on v2.
     var processID: Int32 = getpid()
     var directories: any CgroupDirectories = KernelCgroupDirectories()

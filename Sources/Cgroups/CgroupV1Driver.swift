@@ -16,6 +16,7 @@ final class CgroupV1Driver: CgroupDriver {
     let hierarchies: [Hierarchy]
     private let ioDevice: Result<BlockDevice, CgroupError>
     private let directories: any CgroupDirectories
+    private let swapsFile: String
 
     /// Controllers a job cgroup joins. cpuset and devices stay out because jobs need no settings
     /// from them, and a new cpuset cgroup accepts no task until cpus and mems are copied in.
@@ -38,6 +39,7 @@ final class CgroupV1Driver: CgroupDriver {
             Hierarchy(controllers: $0.controllers, jobsDirectory: $0.directory + "/" + subtreeName)
         }
         directories = host.directories
+        swapsFile = host.swapsFile
         self.ioDevice = ioDevice
 
         guard hierarchies.contains(where: { $0.controllers.contains("freezer") }) else {
@@ -182,17 +184,7 @@ final class CgroupV1Driver: CgroupDriver {
     }
 
     private func requireControllers(for limits: ResourceLimits) throws {
-        var needed = [("pids", "max_pids")]
-        if limits.cpuPercent != nil {
-            needed.append(("cpu", "CPU limit"))
-        }
-        if limits.memoryBytes != nil {
-            needed.append(("memory", "memory limit"))
-        }
-        if limits.ioBytesPerSecond != nil {
-            needed.append(("blkio", "disk I/O limit"))
-        }
-        for (controller, limit) in needed where directory(of: controller, name: "") == nil {
+        for (controller, limit) in limits.requiredControllers(ioController: "blkio") where directory(of: controller, name: "") == nil {
             throw CgroupError(
                 operation: "create", file: "/proc/self/mountinfo",
                 detail: "the \(controller) controller needed for the \(limit) is not mounted; "
@@ -211,12 +203,7 @@ final class CgroupV1Driver: CgroupDriver {
             try writeVerified(value, to: directory + "/memory.limit_in_bytes")
             // The memsw limit caps memory plus swap, so equal limits leave no room for swap. It must
             // be written after memory.limit_in_bytes because the kernel keeps memsw >= memory.
-            // NOTE: the file is missing when swap accounting is off (swapaccount=0); swap is then
-            // not charged to the job.
-            let swap = directory + "/memory.memsw.limit_in_bytes"
-            if CgroupFiles.exists(swap) {
-                try writeVerified(value, to: swap)
-            }
+            try limitSwap(value, file: directory + "/memory.memsw.limit_in_bytes", swapsFile: swapsFile)
         }
 
         if let rate = limits.ioBytesPerSecond, let device, let directory = directory(of: "blkio", name: name) {

@@ -21,6 +21,7 @@ final class CgroupV2Driver: CgroupDriver {
     let enabledControllers: Set<String>
     private let ioDevice: Result<BlockDevice, CgroupError>
     private let directories: any CgroupDirectories
+    private let swapsFile: String
 
     static let usedControllers = ["cpu", "memory", "io", "pids"]
 
@@ -41,6 +42,7 @@ final class CgroupV2Driver: CgroupDriver {
         subtreeDirectory = own + "/" + subtreeName
         jobsDirectory = subtreeDirectory + "/jobs"
         directories = host.directories
+        swapsFile = host.swapsFile
         self.ioDevice = ioDevice
 
         let daemonDirectory = subtreeDirectory + "/daemon"
@@ -152,17 +154,7 @@ final class CgroupV2Driver: CgroupDriver {
     // MARK: - Steps
 
     private func requireControllers(for limits: ResourceLimits) throws {
-        var needed = [("pids", "max_pids")]
-        if limits.cpuPercent != nil {
-            needed.append(("cpu", "CPU limit"))
-        }
-        if limits.memoryBytes != nil {
-            needed.append(("memory", "memory limit"))
-        }
-        if limits.ioBytesPerSecond != nil {
-            needed.append(("io", "disk I/O limit"))
-        }
-        for (controller, limit) in needed where !enabledControllers.contains(controller) {
+        for (controller, limit) in limits.requiredControllers(ioController: "io") where !enabledControllers.contains(controller) {
             throw CgroupError(
                 operation: "create", file: ownDirectory + "/cgroup.controllers",
                 detail: "the \(controller) controller needed for the \(limit) is not available to jobd's cgroup; "
@@ -177,12 +169,9 @@ final class CgroupV2Driver: CgroupDriver {
 
         if let bytes = limits.memoryBytes {
             try writeVerified(String(pageAlignedBytes(bytes)), to: directory + "/memory.max")
-            // NOTE: memory.swap.max is missing when the kernel does not account swap
-            // (CONFIG_MEMCG_SWAP off or swapaccount=0); swapped-out pages are then not charged.
-            let swap = directory + "/memory.swap.max"
-            if CgroupFiles.exists(swap) {
-                try writeVerified("0", to: swap)
-            }
+            // memory.swap.max is missing when the kernel does not account swap (CONFIG_MEMCG_SWAP
+            // off or swapaccount=0).
+            try limitSwap("0", file: directory + "/memory.swap.max", swapsFile: swapsFile)
         }
 
         if let rate = limits.ioBytesPerSecond, let device {

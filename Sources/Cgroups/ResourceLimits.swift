@@ -8,10 +8,14 @@ import Glibc
 ///   times 100 (`200%` on 2 CPUs). `150%` is a quota of 1.5 CPUs: the kernel lets the job run
 ///   150 ms per 100 ms period, summed over all its threads (v2 `cpu.max`, v1 `cpu.cfs_quota_us`).
 /// - Memory: a whole number of bytes with an optional suffix, at least ``minimumMemoryBytes``
-///   (4M). The limit covers swap too: the job cannot swap its way past it.
+///   (4M). The limit covers swap too, so the job cannot swap its way past it. On a kernel that
+///   does not account swap to cgroups, a memory limit is rejected while swap is active.
 /// - Disk I/O: a rate, a whole number of bytes with an optional suffix followed by `/s`, e.g.
 ///   `10MB/s`. It limits read and write bandwidth separately, each to this rate, on the whole
 ///   disk behind the state directory (or the configured I/O device).
+///   NOTE: on cgroup v1 writes that a job leaves in the page cache are flushed later by kernel
+///   threads outside its cgroup, so they escape the limit. Reads, O_DIRECT writes and writes the
+///   job flushes itself with fsync(2) are limited. cgroup v2 charges writeback to the job.
 /// - Pids: the maximum number of processes and threads the job may have at once. A job that
 ///   gives none gets ``defaultMaxPids``, so every job has a cap against fork bombs.
 ///
@@ -35,7 +39,8 @@ public struct ResourceLimits: Equatable, Sendable {
     /// Tasks allowed to a job that gave no max_pids: enough for a build with parallel compilers,
     /// few enough that a fork bomb stops long before it hurts the host.
     public static let defaultMaxPids: UInt32 = 1024
-    /// Smallest accepted memory limit: below a few MiB a shell is killed while it loads.
+    /// Smallest accepted memory limit, a floor that rejects a slip such as `256` (bytes, meant as
+    /// 256M) instead of starting a job that the OOM killer ends at once.
     public static let minimumMemoryBytes: UInt64 = 4 * 1024 * 1024
     /// Largest accepted max_pids, the kernel's PID_MAX_LIMIT on 64-bit hosts.
     public static let maximumPids: UInt32 = 4_194_304
@@ -89,5 +94,24 @@ public struct ResourceLimits: Equatable, Sendable {
     /// Returns the number of online CPUs (sysconf(_SC_NPROCESSORS_ONLN)), the bound for CPU limits.
     public static func onlineCPUCount() -> Int {
         Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+    }
+}
+
+extension ResourceLimits {
+    /// Returns each controller these limits need, with the limit's name for error messages.
+    /// pids is always needed because every job gets a pids cap; `ioController` is `blkio` on
+    /// cgroup v1 and `io` on v2.
+    func requiredControllers(ioController: String) -> [(controller: String, limit: String)] {
+        var needed = [(controller: "pids", limit: "max_pids")]
+        if cpuPercent != nil {
+            needed.append(("cpu", "CPU limit"))
+        }
+        if memoryBytes != nil {
+            needed.append(("memory", "memory limit"))
+        }
+        if ioBytesPerSecond != nil {
+            needed.append((ioController, "disk I/O limit"))
+        }
+        return needed
     }
 }

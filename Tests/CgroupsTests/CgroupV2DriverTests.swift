@@ -47,6 +47,20 @@ final class CgroupV2DriverTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: tree.ownDirectory + "/jobworker/daemon/jobworker"))
     }
 
+    func testSecondManagerOnSameSubtreeFails() throws {
+        var first: CgroupManager? = try tree.detect()
+        XCTAssertNotNil(first)
+
+        XCTAssertThrowsError(try tree.detect()) { error in
+            let cgroupError = error as? CgroupError
+            XCTAssertEqual(cgroupError?.isSubtreeInUse, true, "\(error)")
+            XCTAssertTrue("\(error)".contains("--cgroup-root"), "the message must name the fix: \(error)")
+        }
+
+        first = nil
+        XCTAssertNoThrow(try tree.detect(), "the lock must be released with the first manager")
+    }
+
     func testCreateWritesEveryLimit() throws {
         let manager = try tree.detect()
         let limits = ResourceLimits(cpuPercent: 150, memoryBytes: 256 << 20, ioBytesPerSecond: 10 << 20, maxPids: 100)
@@ -78,6 +92,28 @@ final class CgroupV2DriverTests: XCTestCase {
         _ = try manager.create(name: "job1", limits: ResourceLimits(memoryBytes: (64 << 20) + 100))
 
         XCTAssertEqual(try tree.read("jobworker/jobs/job1/memory.max"), String(64 << 20))
+    }
+
+    func testMemoryLimitWithoutSwapAccountingOrSwap() throws {
+        let manager = try tree.detect()
+        tree.directories.omittedFiles = ["memory.swap.max"]
+
+        _ = try manager.create(name: "job1", limits: ResourceLimits(memoryBytes: 64 << 20))
+
+        XCTAssertEqual(try tree.read("jobworker/jobs/job1/memory.max"), "67108864")
+    }
+
+    func testMemoryLimitWithoutSwapAccountingButSwapFails() throws {
+        let manager = try tree.detect()
+        tree.directories.omittedFiles = ["memory.swap.max"]
+        try tree.write(
+            "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n/swapfile file 1048572 0 -2\n", to: tree.swapsFile)
+
+        XCTAssertThrowsError(try manager.create(name: "job1", limits: ResourceLimits(memoryBytes: 64 << 20))) { error in
+            let message = String(describing: error)
+            XCTAssertTrue(message.contains("swap is active on /swapfile"), message)
+        }
+        XCTAssertEqual(try manager.listJobCgroups(), [])
     }
 
     func testCreateRejectsMissingController() throws {
@@ -154,6 +190,22 @@ final class CgroupV2DriverTests: XCTestCase {
         XCTAssertNoThrow(try manager.create(name: "job2", limits: ResourceLimits(memoryBytes: 64 << 20)))
     }
 
+    func testDirectoryFDIsCgroupDirectory() throws {
+        let manager = try tree.detect()
+        let cgroup = try manager.create(name: "job1", limits: ResourceLimits())
+
+        let fd = try cgroup.openDirectoryFD()
+        defer { close(fd) }
+
+        var opened = stat()
+        var expected = stat()
+        XCTAssertEqual(fstat(fd, &opened), 0)
+        XCTAssertEqual(stat(cgroup.path, &expected), 0)
+        XCTAssertEqual(opened.st_ino, expected.st_ino)
+        XCTAssertEqual(fcntl(fd, F_GETFD) & FD_CLOEXEC, FD_CLOEXEC)
+        XCTAssertEqual(cgroup.procsFiles, [cgroup.path + "/cgroup.procs"])
+    }
+
     func testKillWritesCgroupKill() throws {
         let manager = try tree.detect()
         let cgroup = try manager.create(name: "job1", limits: ResourceLimits())
@@ -168,6 +220,7 @@ final class CgroupV2DriverTests: XCTestCase {
         let cgroup = try manager.create(name: "job1", limits: ResourceLimits())
         XCTAssertFalse(try cgroup.isPopulated())
 
+        XCTAssertEqual(cgroup.eventsFile, cgroup.path + "/cgroup.events")
         try tree.write("populated 1\nfrozen 0\n", to: cgroup.path + "/cgroup.events")
 
         XCTAssertTrue(try cgroup.isPopulated())

@@ -1,3 +1,4 @@
+import Foundation
 import XCTest
 
 @testable import Cgroups
@@ -79,5 +80,47 @@ final class DetectionParsingTests: XCTestCase {
             error in
             XCTAssertTrue(String(describing: error).contains("not a block device"), "\(error)")
         }
+    }
+
+    func testV1LayoutBelowOwnCgroups() throws {
+        let root = try makeV1Root(["cpu,cpuacct", "memory", "freezer", "pids", "blkio", "cpuset"])
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try FileManager.default.createDirectory(
+            atPath: root + "/memory/process_api/x", withIntermediateDirectories: true)
+        let host = CgroupHost(
+            mountinfo: "",
+            procSelfCgroup: "5:cpu,cpuacct:/\n4:memory:/process_api/x\n3:freezer:/\n2:pids:/\n1:blkio:/\n")
+
+        let manager = try CgroupManager.detect(
+            subtreeName: "jobworker", root: root, stateDirectory: "/", ioDevice: nil, host: host)
+
+        XCTAssertEqual(manager.version, .v1)
+        XCTAssertEqual(
+            manager.jobsDirectories.sorted(),
+            [
+                root + "/blkio/jobworker", root + "/cpu,cpuacct/jobworker", root + "/freezer/jobworker",
+                root + "/memory/process_api/x/jobworker", root + "/pids/jobworker",
+            ])
+    }
+
+    func testV1WithoutFreezerFails() throws {
+        let root = try makeV1Root(["cpu", "memory", "pids"])
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let host = CgroupHost(mountinfo: "", procSelfCgroup: "3:cpu:/\n2:memory:/\n1:pids:/\n")
+
+        XCTAssertThrowsError(
+            try CgroupManager.detect(
+                subtreeName: "jobworker", root: root, stateDirectory: "/", ioDevice: nil, host: host)
+        ) { error in
+            XCTAssertTrue(String(describing: error).contains("no cgroup v1 freezer hierarchy"), "\(error)")
+        }
+    }
+
+    private func makeV1Root(_ hierarchies: [String]) throws -> String {
+        let root = NSTemporaryDirectory() + "jobworker-fake-v1-\(getpid())-\(UUID().uuidString)"
+        for name in hierarchies {
+            try FileManager.default.createDirectory(atPath: root + "/" + name, withIntermediateDirectories: true)
+        }
+        return root
     }
 }

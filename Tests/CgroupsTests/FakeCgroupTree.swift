@@ -10,6 +10,8 @@ import XCTest
 final class FakeCgroupDirectories: CgroupDirectories {
     /// An interface file created as a directory instead, so that writing it fails with EISDIR.
     var directoryInPlaceOf: String?
+    /// Interface files not created, as on a kernel without the feature behind them.
+    var omittedFiles: Set<String> = []
 
     func makeDirectory(_ path: String) throws {
         guard mkdir(path, 0o755) == 0 else {
@@ -38,7 +40,7 @@ final class FakeCgroupDirectories: CgroupDirectories {
         for controller in controllers {
             files.merge(perController[controller] ?? [:]) { current, _ in current }
         }
-        for (name, contents) in files {
+        for (name, contents) in files where !omittedFiles.contains(name) {
             if name == directoryInPlaceOf {
                 mkdir(path + "/" + name, 0o755)
             } else {
@@ -72,6 +74,7 @@ final class FakeCgroupTree {
 
     var ownDirectory: String { root + ownPath }
     var sysBlock: String { base + "/sys/dev/block" }
+    var swapsFile: String { base + "/swaps" }
 
     init(offeredControllers: [String] = ["cpu", "memory", "io", "pids"]) throws {
         base = NSTemporaryDirectory() + "jobworker-fake-cgroup-\(getpid())-\(UUID().uuidString)"
@@ -83,6 +86,7 @@ final class FakeCgroupTree {
             offeredControllers.map { "+" + $0 }.joined(separator: " "),
             to: root + "/system.slice/cgroup.subtree_control")
         try write("", to: root + "/cgroup.procs")
+        try write("Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n", to: swapsFile)
         try directories.makeDirectory(ownDirectory)
         try write("\(processID)\n", to: ownDirectory + "/cgroup.procs")
 
@@ -101,7 +105,7 @@ final class FakeCgroupTree {
     func host(procSelfCgroup: String? = nil) -> CgroupHost {
         CgroupHost(
             mountinfo: "", procSelfCgroup: procSelfCgroup ?? "0::\(ownPath)\n", blockDeviceDirectory: sysBlock,
-            processID: processID, directories: directories)
+            swapsFile: swapsFile, processID: processID, directories: directories)
     }
 
     func detect(ioDevice: String? = "8:1", procSelfCgroup: String? = nil) throws -> CgroupManager {
