@@ -482,10 +482,11 @@ class Connection: HTTP2SessionDelegate {
 
     // MARK: - Keepalive
 
-    /// Checks for signs of life a few times per `interval`: after `interval` with nothing read
-    /// while streams are open it sends a PING, and closes the connection when that PING is
-    /// not acknowledged within `timeout` (RFC 9113, section 6.7). A peer that vanished without
-    /// a FIN or RST would otherwise hold its calls, and a client waiting on them, forever.
+    /// Checks for signs of life every quarter of the shorter of `interval` and `timeout`: after
+    /// `interval` with nothing read while streams are open it sends a PING, and closes the
+    /// connection when that PING is not acknowledged within `timeout` (RFC 9113, section 6.7).
+    /// A peer that vanished without a FIN or RST would otherwise hold its calls, and a client
+    /// waiting on them, forever. The check costs one timer per open connection.
     private func scheduleKeepalive(_ keepalive: (interval: Duration, timeout: Duration)) {
         let period = max(min(keepalive.interval, keepalive.timeout) / 4, .milliseconds(10))
         keepaliveTimer = loop.scheduleTimer(after: period) { [weak self] in
