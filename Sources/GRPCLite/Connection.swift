@@ -113,6 +113,9 @@ class Connection: HTTP2SessionDelegate {
     /// The keepalive settings: how long a connection with streams may receive nothing before
     /// it sends a PING, and how long that PING may go unacknowledged. Nil turns keepalive off.
     var keepalive: (interval: Duration, timeout: Duration)? { nil }
+    /// True to send keepalive PINGs also while no stream is open, so a peer that vanished
+    /// between calls does not hold its connection forever either.
+    var keepaliveWhenIdle: Bool { false }
     /// Called when connecting or the handshake fails; the connection is closed next.
     func handshakeFailed(stage: State, reason: String) {}
     /// True when no stream is open, so the peer closing now loses nothing.
@@ -482,11 +485,12 @@ class Connection: HTTP2SessionDelegate {
 
     // MARK: - Keepalive
 
-    /// Checks for signs of life every quarter of the shorter of `interval` and `timeout`: after
-    /// `interval` with nothing read while streams are open it sends a PING, and closes the
-    /// connection when that PING is not acknowledged within `timeout` (RFC 9113, section 6.7).
-    /// A peer that vanished without a FIN or RST would otherwise hold its calls, and a client
-    /// waiting on them, forever. The check costs one timer per open connection.
+    /// Checks for signs of life every quarter of the shorter of `interval` and `timeout`. After
+    /// `interval` with nothing read, while streams are open or with `keepaliveWhenIdle`, it
+    /// sends a PING, and it closes the connection when that PING is not acknowledged within
+    /// `timeout` (RFC 9113, section 6.7). A peer that vanished without a FIN or RST would
+    /// otherwise hold its calls, and a client waiting on them, forever. The check costs one
+    /// timer per open connection.
     private func scheduleKeepalive(_ keepalive: (interval: Duration, timeout: Duration)) {
         let period = max(min(keepalive.interval, keepalive.timeout) / 4, .milliseconds(10))
         keepaliveTimer = loop.scheduleTimer(after: period) { [weak self] in
@@ -508,7 +512,7 @@ class Connection: HTTP2SessionDelegate {
             }
         }
         let quiet = now &- lastReadAt >= UInt64(max(0, GRPCTimeout.nanoseconds(keepalive.interval)))
-        if awaitedPingAcknowledgements == nil && !isIdle && quiet {
+        if awaitedPingAcknowledgements == nil && (keepaliveWhenIdle || !isIdle) && quiet {
             http2.submitPing()
             awaitedPingAcknowledgements = http2.pingAcknowledgements + 1
             pingSentAt = now

@@ -54,11 +54,12 @@ public final class GRPCServer {
         /// replaces the one that has waited longest in the handshake, or is closed at once when
         /// every open connection has completed it.
         public var maxConnections = 4096
-        /// How long a connection with calls in flight may receive nothing before the server
-        /// sends a PING; nil turns this check off.
+        /// How long a connection may receive nothing before the server sends a PING, with or
+        /// without calls in flight; nil turns this check off.
         public var keepaliveInterval: Duration? = .seconds(120)
-        /// How long that PING may go unanswered before the connection is closed and its calls
-        /// cancelled, so a client that vanished without a FIN or RST does not hold them forever.
+        /// How long that PING may go unacknowledged before the connection is closed and its
+        /// calls cancelled, so a client that vanished without a FIN or RST does not hold them
+        /// or its connection slot forever.
         public var keepaliveTimeout: Duration = .seconds(20)
 
         public init() {}

@@ -40,6 +40,10 @@ final class ServerConnection: Connection {
         options.keepaliveInterval.map { ($0, options.keepaliveTimeout) }
     }
 
+    /// Idle connections are checked too: each holds one of `maxConnections` slots, and one whose
+    /// client vanished between calls would otherwise keep it for the server's lifetime.
+    override var keepaliveWhenIdle: Bool { true }
+
     override func handshakeCompleted(peer: PeerIdentity) -> [(id: Int32, value: UInt32)] {
         isAccepted = true
         if !isDetached {

@@ -467,6 +467,20 @@ extension HostilePeerTests {
         try assertRecovered()
     }
 
+    /// A connection without calls whose client vanished is closed too, freeing its slot.
+    func testUnresponsiveIdleClientClosed() throws {
+        var options = GRPCServer.Options()
+        options.keepaliveInterval = .milliseconds(200)
+        options.keepaliveTimeout = .milliseconds(200)
+        try startServer(options: options)
+        do {
+            let client = try authenticatedClient()
+            XCTAssertNotNil(client.readFrame(timeout: 5) { $0.type == RawFrame.ping }, "no keepalive PING")
+            XCTAssertTrue(client.waitForClose(timeout: 5), "server kept an idle connection whose PING went unanswered")
+        }
+        try assertRecovered()
+    }
+
     /// Acknowledged PINGs keep a quiet call alive on both sides.
     func testQuietCallSurvivesKeepalive() throws {
         var options = GRPCServer.Options()
