@@ -9,6 +9,8 @@ APT_PKGS := libssl-dev liburing-dev libnghttp2-dev pkg-config openssl
 GRPCIO_VERSION := 1.85.1
 PROTOBUF_VERSION := 7.36.2
 RUN_DIR ?= $(HOME)/.jobworker
+# Extra jobd flags for make run, e.g. JOBD_FLAGS="--cgroup-root mine --listen 127.0.0.1:50052".
+JOBD_FLAGS ?=
 QUICK ?=
 
 .PHONY: all deps venv build api cli run test bench fmt clean
@@ -45,7 +47,7 @@ run: api cli
 	bin/jobd --state-dir $(RUN_DIR)/state \
 		--tls-ca $(RUN_DIR)/certs/ca.pem \
 		--tls-cert $(RUN_DIR)/certs/server.pem \
-		--tls-key $(RUN_DIR)/certs/server-key.pem
+		--tls-key $(RUN_DIR)/certs/server-key.pem $(JOBD_FLAGS)
 
 test: deps
 	$(SWIFT) build --build-tests

@@ -10,6 +10,10 @@ final class ClientCall {
     var headers: [HTTP2Header] = []
     var trailers: [HTTP2Header] = []
     var headerBlocks = 0
+    /// Bytes of response headers and trailers received, counted as in SETTINGS_MAX_HEADER_LIST_SIZE.
+    var headerBytes = 0
+    /// The client reset the stream because the response headers passed the size limit.
+    var headerListTooLarge = false
     var messageCount = 0
     var deadlineTimer: TimerID?
     let onMessage: ([UInt8]) -> Bool

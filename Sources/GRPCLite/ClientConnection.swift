@@ -11,6 +11,7 @@ final class ClientConnection: Connection {
     /// SETTINGS_INITIAL_WINDOW_SIZE: response bytes a stream may have in flight.
     let streamWindowSize: Int32
     private var calls: [Int32: ClientCall] = [:]
+    private let keepaliveSettings: (interval: Duration, timeout: Duration)?
     /// The reason connecting or the handshake failed, for the client's error message.
     private(set) var failure: (stage: State, reason: String)?
     /// The reason an open connection closed, nil while open or after an orderly close.
@@ -21,8 +22,9 @@ final class ClientConnection: Connection {
     init(
         loop: EventLoop, fd: Int32, tls: TLSSession, buffers: ConnectionBuffers, authority: String, connecting: Bool,
         maxMessageSize: Int,
-        streamWindowSize: Int32
+        streamWindowSize: Int32, keepalive: (interval: Duration, timeout: Duration)? = nil
     ) {
+        self.keepaliveSettings = keepalive
         self.authority = authority
         self.maxMessageSize = maxMessageSize
         self.streamWindowSize = streamWindowSize
@@ -90,10 +92,13 @@ final class ClientConnection: Connection {
 
     override var isIdle: Bool { calls.isEmpty }
 
+    override var keepalive: (interval: Duration, timeout: Duration)? { keepaliveSettings }
+
     override func handshakeCompleted(peer: PeerIdentity) -> [(id: Int32, value: UInt32)] {
         [
             (Int32(NGHTTP2_SETTINGS_ENABLE_PUSH.rawValue), 0),
             (Int32(NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE.rawValue), UInt32(streamWindowSize)),
+            (Int32(NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE.rawValue), UInt32(ClientConnection.maxHeaderListSize)),
         ]
     }
 
@@ -125,14 +130,24 @@ final class ClientConnection: Connection {
 
     // MARK: - Response
 
+    /// The largest response header list (headers and trailers together) a call accepts, in
+    /// bytes counted as RFC 9113 section 6.5.2 does: name plus value plus 32 per field.
+    static let maxHeaderListSize = 64 * 1024
+
     override func http2Header(stream: Int32, name: String, value: String) -> Bool {
         guard let call = calls[stream] else { return true }
+        call.headerBytes += name.utf8.count + value.utf8.count + 32
+        guard call.headerBytes <= ClientConnection.maxHeaderListSize else {
+            // nghttp2 resets the stream; http2StreamClosed reports this as the cause.
+            call.headerListTooLarge = true
+            return false
+        }
         if call.headerBlocks == 0 {
             call.headers.append((name, value))
         } else {
             call.trailers.append((name, value))
         }
-        return call.headers.count + call.trailers.count <= 256
+        return true
     }
 
     override func http2HeadersComplete(stream: Int32, endStream: Bool) {
@@ -176,6 +191,14 @@ final class ClientConnection: Connection {
 
     override func http2StreamClosed(stream: Int32, errorCode: UInt32) {
         guard let call = calls.removeValue(forKey: stream) else { return }
+        if call.headerListTooLarge {
+            call.finish(
+                Status(
+                    .resourceExhausted,
+                    "response from \(authority) has more than \(ClientConnection.maxHeaderListSize) bytes of headers"),
+                loop: loop)
+            return
+        }
         let status: Status
         switch errorCode {
         case NGHTTP2_NO_ERROR.rawValue:
@@ -204,7 +227,8 @@ final class ClientConnection: Connection {
     }
 
     override func http2SendData(stream: Int32, frameHeader: UnsafeRawBufferPointer, length: Int) -> HTTP2SendResult {
-        guard let call = calls[stream] else { return .failed }
+        // The call may have ended (response complete, cancelled) while nghttp2 held its frame.
+        guard let call = calls[stream] else { return .resetStream }
         return sendDataFrame(frameHeader: frameHeader, length: length, from: &call.outbound)
     }
 }

@@ -54,6 +54,14 @@ class Connection: HTTP2SessionDelegate {
     private var handshakeTimer: TimerID?
     /// A DATA frame was refused for lack of room; nghttp2 keeps it until the next flush.
     private var dataBlocked = false
+    /// Why nghttp2 ended the session with a GOAWAY error, reported when the connection closes.
+    private var sentGoAwayReason: String?
+    /// When bytes last arrived from the peer, in CLOCK_MONOTONIC nanoseconds.
+    private var lastReadAt = MonotonicClock.nanoseconds()
+    private var keepaliveTimer: TimerID?
+    /// The PING acknowledgement count that acknowledges the keepalive PING in flight, if one is.
+    private var awaitedPingAcknowledgements: Int?
+    private var pingSentAt: UInt64 = 0
 
     /// Takes ownership of `fd`, which `close` closes.
     init(
@@ -102,6 +110,12 @@ class Connection: HTTP2SessionDelegate {
     var isServer: Bool { tls.isServer }
     /// The connection-level receive window to announce once HTTP/2 starts.
     var connectionWindowSize: Int32 { 65_535 }
+    /// The keepalive settings: how long a connection with streams may receive nothing before
+    /// it sends a PING, and how long that PING may go unacknowledged. Nil turns keepalive off.
+    var keepalive: (interval: Duration, timeout: Duration)? { nil }
+    /// True to send keepalive PINGs also while no stream is open, so a peer that vanished
+    /// between calls does not hold its connection forever either.
+    var keepaliveWhenIdle: Bool { false }
     /// Called when connecting or the handshake fails; the connection is closed next.
     func handshakeFailed(stage: State, reason: String) {}
     /// True when no stream is open, so the peer closing now loses nothing.
@@ -120,6 +134,9 @@ class Connection: HTTP2SessionDelegate {
     func http2EndStream(stream: Int32) {}
     func http2StreamClosed(stream: Int32, errorCode: UInt32) {}
     func http2GoAway(lastStreamID: Int32, errorCode: UInt32) {}
+    func http2SentGoAway(reason: String) {
+        sentGoAwayReason = reason
+    }
     func http2SentEndStream(stream: Int32) {}
     func http2ReadData(stream: Int32, maxLength: Int) -> HTTP2DataRead { .deferred }
     func http2SendData(stream: Int32, frameHeader: UnsafeRawBufferPointer, length: Int) -> HTTP2SendResult { .failed }
@@ -128,6 +145,10 @@ class Connection: HTTP2SessionDelegate {
     func sendDataFrame(
         frameHeader: UnsafeRawBufferPointer, length: Int, from queue: inout OutboundQueue
     ) -> HTTP2SendResult {
+        guard queue.count >= length else {
+            // The queue was emptied after nghttp2 packed this frame; nothing was written yet.
+            return .resetStream
+        }
         guard bufferedOutputBytes < outputLimit else {
             dataBlocked = true
             return .wouldBlock
@@ -216,6 +237,7 @@ class Connection: HTTP2SessionDelegate {
                 return
             }
 
+            lastReadAt = MonotonicClock.nanoseconds()
             tls.feedCiphertext(UnsafeRawBufferPointer(rebasing: buffers.ciphertext[0..<count]))
             if state == .handshaking {
                 driveHandshake()
@@ -254,6 +276,9 @@ class Connection: HTTP2SessionDelegate {
             } catch {
                 close(reason: "\(error)")
                 return
+            }
+            if let keepalive {
+                scheduleKeepalive(keepalive)
             }
             drainPlaintext()
             flush()
@@ -337,7 +362,7 @@ class Connection: HTTP2SessionDelegate {
         if !http2.wantsRead && !http2.wantsWrite && bufferedOutputBytes == 0 {
             tls.shutdown()
             writeSocket()
-            close(reason: nil)
+            close(reason: sentGoAwayReason)
             return
         }
         updateInterest()
@@ -458,6 +483,46 @@ class Connection: HTTP2SessionDelegate {
         close(reason: nil)
     }
 
+    // MARK: - Keepalive
+
+    /// Checks for signs of life every quarter of the shorter of `interval` and `timeout`. After
+    /// `interval` with nothing read, while streams are open or with `keepaliveWhenIdle`, it
+    /// sends a PING, and it closes the connection when that PING is not acknowledged within
+    /// `timeout` (RFC 9113, section 6.7). A peer that vanished without a FIN or RST would
+    /// otherwise hold its calls, and a client waiting on them, forever. The check costs one
+    /// timer per open connection.
+    private func scheduleKeepalive(_ keepalive: (interval: Duration, timeout: Duration)) {
+        let period = max(min(keepalive.interval, keepalive.timeout) / 4, .milliseconds(10))
+        keepaliveTimer = loop.scheduleTimer(after: period) { [weak self] in
+            guard let self else { return }
+            self.keepaliveTimer = nil
+            self.checkLiveness(keepalive)
+        }
+    }
+
+    private func checkLiveness(_ keepalive: (interval: Duration, timeout: Duration)) {
+        guard state == .open, let http2 else { return }
+        let now = MonotonicClock.nanoseconds()
+        if let awaited = awaitedPingAcknowledgements {
+            if http2.pingAcknowledgements >= awaited {
+                awaitedPingAcknowledgements = nil
+            } else if now &- pingSentAt >= UInt64(max(0, GRPCTimeout.nanoseconds(keepalive.timeout))) {
+                close(reason: "\(peerAddress) did not acknowledge a PING within \(keepalive.timeout)")
+                return
+            }
+        }
+        let quiet = now &- lastReadAt >= UInt64(max(0, GRPCTimeout.nanoseconds(keepalive.interval)))
+        if awaitedPingAcknowledgements == nil && (keepaliveWhenIdle || !isIdle) && quiet {
+            http2.submitPing()
+            awaitedPingAcknowledgements = http2.pingAcknowledgements + 1
+            pingSentAt = now
+            flush()
+        }
+        if state == .open {
+            scheduleKeepalive(keepalive)
+        }
+    }
+
     /// Closes the socket at once; streams still open are reported closed by `didClose`.
     func close(reason: String?) {
         guard state != .closed else { return }
@@ -465,6 +530,10 @@ class Connection: HTTP2SessionDelegate {
         if let timer = handshakeTimer {
             loop.cancelTimer(timer)
             handshakeTimer = nil
+        }
+        if let timer = keepaliveTimer {
+            loop.cancelTimer(timer)
+            keepaliveTimer = nil
         }
         loop.deregister(fd: fd)
         Syscall.close(fd)

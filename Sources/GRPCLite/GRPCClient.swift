@@ -16,6 +16,12 @@ public final class GRPCClient {
         public var initialWindowSize: Int32 = 1024 * 1024
         /// How long connecting and the TLS handshake may take together.
         public var connectTimeout: Duration = .seconds(10)
+        /// How long a connection with calls in flight may receive nothing before the client
+        /// sends a PING; nil turns this check off.
+        public var keepaliveInterval: Duration? = .seconds(30)
+        /// How long that PING may go unanswered before the connection is closed and its calls
+        /// fail with UNAVAILABLE, so a server that vanished cannot hang a call forever.
+        public var keepaliveTimeout: Duration = .seconds(10)
 
         public init() {}
     }
@@ -175,7 +181,8 @@ public final class GRPCClient {
             let tls = try TLSSession(context: tlsContext, serverName: serverName)
             connection = ClientConnection(
                 loop: loop, fd: fd, tls: tls, buffers: buffers, authority: authority, connecting: !connected,
-                maxMessageSize: options.maxReceiveMessageSize, streamWindowSize: options.initialWindowSize)
+                maxMessageSize: options.maxReceiveMessageSize, streamWindowSize: options.initialWindowSize,
+                keepalive: options.keepaliveInterval.map { ($0, options.keepaliveTimeout) })
         } catch {
             Syscall.close(fd)
             return .failure(Status(.unavailable, "\(error)"), retry: false)

@@ -1,3 +1,4 @@
+import Glibc
 import Reactor
 
 /// A connection's life as the server logs it.
@@ -49,8 +50,17 @@ public final class GRPCServer {
         public var connectionOutputLimit = 256 * 1024
         /// Bytes a stream may queue before `ServerStreamWriter.isWritable` turns false.
         public var streamWriteLimit = 128 * 1024
-        /// Open connections beyond which new ones are closed at once.
+        /// Open connections, including those in the TLS handshake. At the limit a new connection
+        /// replaces the one that has waited longest in the handshake, or is closed at once when
+        /// every open connection has completed it.
         public var maxConnections = 4096
+        /// How long a connection may receive nothing before the server sends a PING, with or
+        /// without calls in flight; nil turns this check off.
+        public var keepaliveInterval: Duration? = .seconds(120)
+        /// How long that PING may go unacknowledged before the connection is closed and its
+        /// calls cancelled, so a client that vanished without a FIN or RST does not hold them
+        /// or its connection slot forever.
+        public var keepaliveTimeout: Duration = .seconds(20)
 
         public init() {}
     }
@@ -193,9 +203,11 @@ public final class GRPCServer {
             let accepted: (fd: Int32, peer: Socket.Address)?
             do {
                 accepted = try Socket.accept(from: listener)
+            } catch  where error.errno == ECONNABORTED || error.errno == EPROTO {
+                // That connection was reset while in the backlog; the next one may be fine.
+                continue
             } catch {
-                // EMFILE, ENFILE, ENOBUFS: the connection waits in the backlog for the next try.
-                onConnectionEvent?(.refused(peerAddress: "(not accepted)", reason: "\(error)", peer: nil))
+                pauseAccepting(listener, error: error)
                 return
             }
             guard let (fd, peerAddress) = accepted else { return }
@@ -203,7 +215,36 @@ public final class GRPCServer {
         }
     }
 
+    /// Stops watching `listener` for `acceptRetryDelay` after accept(2) failed with EMFILE,
+    /// ENFILE, ENOBUFS or ENOMEM. The listener is level-triggered and stays readable while the
+    /// failure lasts, so retrying at once would spin the loop and report the error thousands of
+    /// times a second. The pending connections wait in the kernel's backlog meanwhile.
+    private func pauseAccepting(_ listener: Int32, error: any Error) {
+        let reason = "\(error): accepting paused for \(GRPCServer.acceptRetryDelay)"
+        onConnectionEvent?(.refused(peerAddress: "(not accepted)", reason: reason, peer: nil))
+        do {
+            try loop.modify(fd: listener, interest: [])
+        } catch {
+            return
+        }
+        loop.scheduleTimer(after: GRPCServer.acceptRetryDelay) { [weak self] in
+            // Shutdown closes listeners, and a closed fd number may already be reused.
+            guard let self, self.listeners.contains(listener) else { return }
+            do {
+                try self.loop.modify(fd: listener, interest: .readable)
+            } catch {
+                self.pauseAccepting(listener, error: error)
+            }
+        }
+    }
+
+    /// How long accepting pauses after accept(2) runs out of file descriptors or memory.
+    static let acceptRetryDelay: Duration = .milliseconds(100)
+
     private func startConnection(fd: Int32, peerAddress: String) {
+        if connections.count >= options.maxConnections && !isShuttingDown {
+            evictOldestHandshake()
+        }
         if connections.count >= options.maxConnections || isShuttingDown {
             Syscall.close(fd)
             let reason =
@@ -226,6 +267,24 @@ public final class GRPCServer {
         } catch {
             connection.close(reason: "\(error)")
         }
+    }
+
+    /// Closes the connection that has waited longest in the TLS handshake, if any, to make
+    /// room for a new one. Without this, anyone who can reach the port could hold every slot
+    /// with idle TCP connections, renewed each handshake timeout, and lock out every client
+    /// that has a certificate. A real client completes its handshake in milliseconds, so it
+    /// is rarely the oldest.
+    private func evictOldestHandshake() {
+        // A linear scan over all connections, but it runs only while the server is full.
+        var oldest: ServerConnection?
+        for connection in connections.values where connection.state == .handshaking {
+            if oldest == nil || connection.acceptedAt < oldest!.acceptedAt {
+                oldest = connection
+            }
+        }
+        oldest?.refuse(
+            reason: "closed to make room for a new connection: the server has \(connections.count) connections "
+                + "(limit \(options.maxConnections)) and this one waited longest in the TLS handshake")
     }
 
     // MARK: - Connection callbacks

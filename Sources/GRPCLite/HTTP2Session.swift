@@ -18,6 +18,10 @@ enum HTTP2SendResult {
     /// Nothing was written because the output buffer is full; nghttp2 retries the same
     /// frame on a later `nextOutput`.
     case wouldBlock
+    /// Nothing was written because the stream's call ended while nghttp2 held the frame, so
+    /// its bytes are gone. nghttp2 then resets only that stream, with INTERNAL_ERROR.
+    case resetStream
+    /// Writing failed part way, so the connection must close.
     case failed
 }
 
@@ -32,6 +36,9 @@ protocol HTTP2SessionDelegate: AnyObject {
     /// Reports a closed stream: `errorCode` is 0 after a normal end, else the RST_STREAM code.
     func http2StreamClosed(stream: Int32, errorCode: UInt32)
     func http2GoAway(lastStreamID: Int32, errorCode: UInt32)
+    /// Reports a GOAWAY with an error that this side sent, e.g. when nghttp2 ends a session
+    /// over a protocol violation or a flood; `reason` is the error name and nghttp2's debug text.
+    func http2SentGoAway(reason: String)
     /// Reports a HEADERS or DATA frame with END_STREAM that went out.
     func http2SentEndStream(stream: Int32)
     func http2ReadData(stream: Int32, maxLength: Int) -> HTTP2DataRead
@@ -138,6 +145,11 @@ final class HTTP2Session {
         nghttp2_session_callbacks_set_on_frame_send_callback(callbacks) { _, frame, userData in
             guard let frame else { return 0 }
             let header = frame.pointee.hd
+            if header.type == UInt8(NGHTTP2_GOAWAY.rawValue) && frame.pointee.goaway.error_code != 0 {
+                HTTP2Session.from(userData).delegate.http2SentGoAway(
+                    reason: HTTP2Session.describe(frame.pointee.goaway))
+                return 0
+            }
             let isMessage =
                 header.type == UInt8(NGHTTP2_HEADERS.rawValue) || header.type == UInt8(NGHTTP2_DATA.rawValue)
             if isMessage && header.flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0 {
@@ -155,9 +167,21 @@ final class HTTP2Session {
             switch result {
             case .sent: return 0
             case .wouldBlock: return Int32(NGHTTP2_ERR_WOULDBLOCK.rawValue)
+            case .resetStream: return Int32(NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE.rawValue)
             case .failed: return Int32(NGHTTP2_ERR_CALLBACK_FAILURE.rawValue)
             }
         }
+    }
+
+    /// Returns e.g. "sent GOAWAY PROTOCOL_ERROR: <debug data>" for a GOAWAY frame (RFC 9113, section 6.8).
+    private static func describe(_ goAway: nghttp2_goaway) -> String {
+        var text = "sent GOAWAY \(String(cString: nghttp2_http2_strerror(goAway.error_code)))"
+        if let data = goAway.opaque_data, goAway.opaque_data_len > 0 {
+            // The debug data is for people but may hold any bytes, so only printable ASCII is kept.
+            let bytes = UnsafeBufferPointer(start: data, count: min(goAway.opaque_data_len, 200))
+            text += ": " + String(decoding: bytes.filter { $0 >= 0x20 && $0 < 0x7F }, as: UTF8.self)
+        }
+        return text
     }
 
     private static func from(_ userData: UnsafeMutableRawPointer?) -> HTTP2Session {

@@ -72,6 +72,33 @@ struct OutboundQueue {
         return true
     }
 
+    /// Drops every byte after the first `kept`, which a DATA frame already promised to
+    /// nghttp2 may still need.
+    mutating func removeAll(keepingFirst kept: Int) {
+        precondition(kept <= count, "removeAll(keepingFirst: \(kept)) with \(count) bytes queued")
+        guard kept > 0 else {
+            removeAll()
+            return
+        }
+        var remaining = kept + headOffset
+        var end = head
+        while remaining > 0 {
+            remaining -= pieces[end].count
+            end += 1
+        }
+        // The last piece kept may extend past `kept`, so it is trimmed to keep `count` exact.
+        if remaining < 0 {
+            let last = pieces[end - 1]
+            let keep = last.count + remaining
+            switch last {
+            case .owned(let bytes): pieces[end - 1] = .owned(Array(bytes[0..<keep]))
+            case .shared(let bytes): pieces[end - 1] = .owned(Array(bytes.array[0..<keep]))
+            }
+        }
+        pieces.removeSubrange(end...)
+        count = kept
+    }
+
     mutating func removeAll() {
         pieces.removeAll()
         head = 0

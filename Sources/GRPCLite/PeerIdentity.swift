@@ -17,7 +17,25 @@ public struct PeerIdentity: Sendable, Equatable, CustomStringConvertible {
         self.extensions = extensions
     }
 
-    public var description: String { commonName ?? (subject.isEmpty ? "(no certificate)" : subject) }
+    /// The common name, else the subject, for logs. Control and format characters are
+    /// escaped as `\u{...}`, because a refused peer's certificate is unverified and its name
+    /// could otherwise forge log lines or terminal escapes.
+    public var description: String {
+        PeerIdentity.escaped(commonName ?? (subject.isEmpty ? "(no certificate)" : subject))
+    }
+
+    private static func escaped(_ text: String) -> String {
+        var out = ""
+        for scalar in text.unicodeScalars {
+            switch scalar.properties.generalCategory {
+            case .control, .format, .lineSeparator, .paragraphSeparator:
+                out += "\\u{\(String(scalar.value, radix: 16))}"
+            default:
+                out.unicodeScalars.append(scalar)
+            }
+        }
+        return out
+    }
 
     /// Returns the DER value of the extension with the dotted `oid`, or nil when absent.
     public func extensionValue(oid: String) -> [UInt8]? {

@@ -23,6 +23,9 @@ final class ServerCall {
     private var responseStarted = false
     private var isDeferred = false
     private var sawUnwritable = false
+    /// Bytes of a DATA frame that nghttp2 packed and then kept after `sendData` returned
+    /// would-block; it sends that frame again later, so these bytes must stay queued.
+    private var promisedBytes = 0
     private(set) var isStreamClosed = false
     private(set) var handlerStarted = false
 
@@ -145,8 +148,9 @@ final class ServerCall {
 
     /// Writes a DATA frame: nghttp2's 9-byte header, then `length` queued bytes.
     func sendData(frameHeader: UnsafeRawBufferPointer, length: Int) -> HTTP2SendResult {
-        guard let connection else { return .failed }
+        guard let connection else { return .resetStream }
         let result = connection.sendDataFrame(frameHeader: frameHeader, length: length, from: &outbound)
+        promisedBytes = result == .wouldBlock ? length : 0
         if result == .sent && sawUnwritable && outbound.count < writeLimit / 2 && !isFinished {
             sawUnwritable = false
             connection.markWritable(self)
@@ -181,7 +185,9 @@ final class ServerCall {
     private func finishAfterCancel(_ status: Status) {
         guard finalStatus == nil, !isStreamClosed else { return }
         finalStatus = status
-        outbound.removeAll()
+        // A frame nghttp2 already holds still goes out; the rest of the queue, which may be
+        // the tail of a message, is dropped before the trailers.
+        outbound.removeAll(keepingFirst: promisedBytes)
         if !responseStarted {
             responseStarted = true
             var headers = ServerCall.responseHeaders

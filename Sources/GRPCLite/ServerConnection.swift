@@ -14,6 +14,8 @@ final class ServerConnection: Connection {
     /// Set when the server is being released: no more callbacks into it.
     private var isDetached = false
     private(set) var isShuttingDown = false
+    /// When the connection was accepted, in CLOCK_MONOTONIC nanoseconds.
+    let acceptedAt = MonotonicClock.nanoseconds()
 
     init(server: GRPCServer, fd: Int32, tls: TLSSession, peerAddress: String) {
         self.server = server
@@ -33,6 +35,14 @@ final class ServerConnection: Connection {
     // MARK: - Connection hooks
 
     override var isIdle: Bool { calls.isEmpty }
+
+    override var keepalive: (interval: Duration, timeout: Duration)? {
+        options.keepaliveInterval.map { ($0, options.keepaliveTimeout) }
+    }
+
+    /// Idle connections are checked too: each holds one of `maxConnections` slots, and one whose
+    /// client vanished between calls would otherwise keep it for the server's lifetime.
+    override var keepaliveWhenIdle: Bool { true }
 
     override func handshakeCompleted(peer: PeerIdentity) -> [(id: Int32, value: UInt32)] {
         isAccepted = true
@@ -73,6 +83,13 @@ final class ServerConnection: Connection {
         if !isDetached {
             server.connectionClosed(self, reason: reason)
         }
+    }
+
+    /// Ends a connection still in the TLS handshake, reporting it as refused with `reason`.
+    func refuse(reason: String) {
+        guard state == .handshaking else { return }
+        handshakeFailed(stage: .handshaking, reason: reason)
+        close(reason: reason)
     }
 
     /// Closes the connection without reporting to the server, which is being released.
@@ -297,7 +314,7 @@ final class ServerConnection: Connection {
     }
 
     override func http2SendData(stream: Int32, frameHeader: UnsafeRawBufferPointer, length: Int) -> HTTP2SendResult {
-        guard let call = calls[stream] else { return .failed }
+        guard let call = calls[stream] else { return .resetStream }
         return call.sendData(frameHeader: frameHeader, length: length)
     }
 }

@@ -74,10 +74,14 @@ public struct Status: Error, Equatable, Sendable, CustomStringConvertible {
 
 extension Status {
     /// Parses a `grpc-status` trailer value; a missing or malformed value is UNKNOWN, as the
-    /// protocol requires of clients.
+    /// protocol requires of clients. The value is `1*DIGIT`, so signs such as "+0" or "-0",
+    /// which `Int.init` accepts, are malformed.
     static func parse(statusValue: String?, messageValue: String?) -> Status {
         let message = messageValue.map(PercentEncoding.decode) ?? ""
-        guard let statusValue, let raw = Int(statusValue), let code = Code(rawValue: raw) else {
+        guard let statusValue, !statusValue.isEmpty,
+            statusValue.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }),
+            let raw = Int(statusValue), let code = Code(rawValue: raw)
+        else {
             let shown = statusValue.map { "\"\($0)\"" } ?? "none"
             return Status(
                 .unknown,

@@ -9,6 +9,11 @@ EventLoop.blockSignals([SIGTERM, SIGINT, SIGHUP])
 // default disposition back before execve.
 signal(SIGXFSZ, SIG_IGN)
 
+// A closed stderr pipe (`jobd 2>&1 | tee log` after tee exits) must not kill jobd and orphan its
+// jobs: a failed write then returns EPIPE, which the logger ignores. Jobs start with default
+// dispositions, so they still get SIGPIPE.
+signal(SIGPIPE, SIG_IGN)
+
 let environment = ProcessInfo.processInfo.environment
 let request: ConfigurationRequest
 do {

@@ -33,6 +33,10 @@ final class StatusTests: XCTestCase {
             ("missing status", nil, nil, Status(.unknown, "invalid grpc-status none in the response trailers")),
             ("out of range", "17", nil, Status(.unknown, "invalid grpc-status \"17\" in the response trailers")),
             ("not a number", "x", "m", Status(.unknown, "invalid grpc-status \"x\" in the response trailers: m")),
+            ("plus sign", "+0", nil, Status(.unknown, "invalid grpc-status \"+0\" in the response trailers")),
+            ("minus sign", "-0", nil, Status(.unknown, "invalid grpc-status \"-0\" in the response trailers")),
+            ("empty", "", nil, Status(.unknown, "invalid grpc-status \"\" in the response trailers")),
+            ("leading zero", "05", nil, Status(.notFound)),
         ]
         for row in table {
             XCTAssertEqual(

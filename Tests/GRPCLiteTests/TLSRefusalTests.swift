@@ -85,6 +85,30 @@ final class TLSRefusalTests: XCTestCase {
         try assertServerStillServes()
     }
 
+    /// A refused certificate is unverified, so its name must not reach a log line as is.
+    func testRefusedPeerNameEscaped() throws {
+        let rogue = try CertificateAuthority.create(commonName: "Rogue CA")
+        let certificate = fixtures.directory + "/rogue.pem"
+        let key = fixtures.directory + "/rogue-key.pem"
+        try rogue.issueClientCertificate(commonName: "eve\nINFO forged\u{1b}[2J\u{202e}", roles: "admin")
+            .write(certificateFile: certificate, privateKeyFile: key)
+        var tls = fixtures.client
+        tls.certificateFile = certificate
+        tls.privateKeyFile = key
+        let client = try GRPCClient(host: "127.0.0.1", port: server.port, tls: tls)
+        XCTAssertThrowsError(try client.unary("/interop.v1.Echo/Unary", request: [], timeout: .seconds(10)))
+
+        XCTAssertTrue(waitForRefusal(containing: "client certificate verification failed"), "refusals: \(refusals())")
+        let refused = server.events.first { event in
+            if case .refused = event { return true }
+            return false
+        }
+        let line = refused.map { "\($0)" } ?? ""
+        XCTAssertTrue(line.contains("(eve\\u{a}INFO forged\\u{1b}[2J\\u{202e})"), line)
+        XCTAssertFalse(line.contains("\n"), line)
+        XCTAssertFalse(line.contains("\u{1b}"), line)
+    }
+
     func testClientWithoutALPNRefused() throws {
         _ = try sClient(["-tls1_3", "-cert", fixtures.clientCertificate, "-key", fixtures.clientKey])
         XCTAssertTrue(waitForRefusal(containing: "ALPN"), "refusals: \(refusals())")

@@ -17,6 +17,7 @@ final class TestServer: @unchecked Sendable {
     private var maxBuffered = 0
     private var lastBuffered = 0
     private var lastActiveCalls = 0
+    private var lastConnections = 0
     private var counters: [String: Int] = [:]
     private var pendingWork: [@Sendable (GRPCServer) -> Void] = []
 
@@ -42,6 +43,8 @@ final class TestServer: @unchecked Sendable {
     var maxBufferedBytes: Int { lock.withLock { maxBuffered } }
     var bufferedBytes: Int { lock.withLock { lastBuffered } }
     var activeCalls: Int { lock.withLock { lastActiveCalls } }
+    /// Open connections at the last sample, including those still in the TLS handshake.
+    var connections: Int { lock.withLock { lastConnections } }
 
     func counter(_ name: String) -> Int { lock.withLock { counters[name] ?? 0 } }
 
@@ -116,9 +119,11 @@ final class TestServer: @unchecked Sendable {
     private func sample(server: GRPCServer, loop: EventLoop) {
         let buffered = server.bufferedBytes
         let active = server.activeCallCount
+        let connectionCount = server.connectionCount
         let work = lock.withLock {
             lastBuffered = buffered
             lastActiveCalls = active
+            lastConnections = connectionCount
             maxBuffered = max(maxBuffered, buffered)
             defer { pendingWork.removeAll() }
             return pendingWork
@@ -126,8 +131,10 @@ final class TestServer: @unchecked Sendable {
         for body in work {
             body(server)
         }
-        loop.scheduleTimer(after: .milliseconds(2)) { [weak server, self] in
-            guard let server else { return }
+        // Weak, because the loop keeps its timers: a strong capture kept every stopped
+        // server's loop and its descriptors alive for the rest of the test run.
+        loop.scheduleTimer(after: .milliseconds(2)) { [weak server, weak loop, self] in
+            guard let server, let loop else { return }
             self.sample(server: server, loop: loop)
         }
     }
