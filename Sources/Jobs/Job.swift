@@ -33,8 +33,8 @@ public final class Job {
     public private(set) var cleanupErrors: [String] = []
 
     let logPath: String
-    /// Why the output log of a job loaded after a restart cannot be read; a subscription
-    /// then fails with it instead of reporting an empty output.
+    /// The reason the output log of a job loaded after a restart cannot be read. A
+    /// subscription fails with it instead of reporting an empty output.
     let outputProblem: String?
     /// The first failed write of the output log while the job ran; output from then on is
     /// missing from the file.
@@ -86,8 +86,8 @@ public final class Job {
         self.pipes = [OutputPipe(stream: .stdout, fd: stdoutFD), OutputPipe(stream: .stderr, fd: stderrFD)]
     }
 
-    /// Creates a finished job loaded from the state directory; `outputProblem` says why its
-    /// log cannot be read, if it cannot.
+    /// Creates a finished job loaded from the state directory. `outputProblem` is the reason
+    /// its log cannot be read, nil when it can.
     init(finished status: JobStatus, logPath: String, logEnd: UInt64, outputProblem: String? = nil) {
         precondition(status.state != .running, "a loaded job must be finished")
         self.id = status.id

@@ -168,7 +168,8 @@ public final class JobManager {
         guard allowed, !id.isEmpty, id.utf8.count <= 64, !id.hasPrefix(".") else {
             throw JobError(
                 .invalidID,
-                "invalid job id \(quoted(id)): expected 1 to 64 letters, digits, '-', '_' or '.', not starting with '.'")
+                "invalid job id \(quoted(id)): expected 1 to 64 letters, digits, '-', '_' or '.', "
+                    + "not starting with '.'")
         }
     }
 

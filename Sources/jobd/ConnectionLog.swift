@@ -3,9 +3,8 @@ import Reactor
 
 /// Log lines for the server's connection events: accepted, closed, refused (with the reason).
 ///
-/// A failed accept(2) repeats for as long as its cause lasts (EMFILE stays until descriptors are freed,
-/// and the listening socket stays readable meanwhile), so those lines are limited to one per second,
-/// with the number suppressed since the last one.
+/// A failed accept(2) can repeat for as long as its cause lasts, because EMFILE stays until descriptors
+/// are freed. Those lines are limited to one per second, with the number suppressed since the last one.
 final class ConnectionLog {
     private let logger: Logger
     private var lastAcceptFailureNanoseconds: UInt64?

@@ -7,8 +7,8 @@ import Reactor
 /// Maps every error a JobService method can meet to the gRPC status the client receives; the one place
 /// where internal errors become wire codes.
 enum StatusMapping {
-    /// The longest status message sent, in UTF-8 bytes. Messages quote request values, and a 100 KB
-    /// grpc-message trailer never reached grpcio or jobctl clients: the call hung until its deadline.
+    /// The maximum status message length sent, in UTF-8 bytes. Messages quote request values, and a 100 KB
+    /// grpc-message trailer never reached grpcio or jobctl clients, so the call hung until its deadline.
     static let maxMessageBytes = 1024
 
     /// Returns `status` with a message of at most about `maxMessageBytes`: the start (which names the value)
@@ -58,8 +58,8 @@ enum StatusMapping {
         }
     }
 
-    /// Returns true for errnos that mean jobd itself ran short (of fds, processes or memory), not that the
-    /// request was wrong; an execve(2) failing with them is still the command's problem.
+    /// Returns true for errnos that mean jobd itself ran short of fds, processes or memory, not that the
+    /// request was wrong. An execve(2) failing with them is still the command's problem.
     private static func isResourceShortage(_ errno: Int32) -> Bool {
         errno == EMFILE || errno == ENFILE || errno == EAGAIN || errno == ENOMEM
     }

@@ -88,7 +88,7 @@ final class CommandLineTests: XCTestCase {
     }
 
     func testJobctlReportsUnreadableKey() throws {
-        // Root reads any file, so as root jobctl runs as nobody (uid 65534) through util-linux's setpriv.
+        // Root reads any file, so as root jobctl runs as the unprivileged uid 65534 through util-linux's setpriv.
         let pki = try TestPKI(directory: scratch + "/certs")
         let admin = pki.identity("admin")
         let directory = scratch + "/shared"

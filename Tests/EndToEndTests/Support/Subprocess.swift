@@ -5,8 +5,8 @@ import Glibc
 /// A child process with stdin, stdout and stderr on files, started with Foundation's Process.
 ///
 /// Signals go through a pidfd opened right after the start, so a signal can never reach a recycled pid
-/// (pidfd_send_signal(2)). Foundation reaps children on its own thread, so a child that exits at once
-/// (prlimit(1), say) may be gone before pidfd_open(2); it then has no pidfd and needs no signal.
+/// (pidfd_send_signal(2)). Foundation reaps children on its own thread, so a child that exits at once,
+/// such as prlimit(1), may be gone before pidfd_open(2). It then has no pidfd and needs no signal.
 final class Subprocess {
     let executable: String
     private let process: Process
