@@ -67,8 +67,10 @@ struct Caller: Equatable {
 
     /// Returns true when the caller may see a job owned by `owner`: admins see every job, readers and
     /// writers only the jobs their identity started.
+    /// Compares the UTF-8 bytes: Swift's `==` treats canonically equivalent strings as equal, which
+    /// would let the CN "José" in NFD act as the different certificate subject "José" in NFC.
     func canSee(owner: String) -> Bool {
-        roles.contains(.admin) || owner == identity
+        roles.contains(.admin) || owner.utf8.elementsEqual(identity.utf8)
     }
 }
 

@@ -93,6 +93,21 @@ final class AuthorizationTests: EndToEndTestCase {
         XCTAssertEqual(try queryJSON(jobID, on: jobd, as: writer)["state"] as? String, "JOB_STATE_RUNNING")
     }
 
+    func testCanonicallyEquivalentCNsAreDistinct() throws {
+        let jobd = try startJobd()
+        let composed = try pki.mintWithOpenSSL(name: "composed", roles: "writer", subject: "/CN=Jos\u{00E9}")
+        let decomposed = try pki.mintWithOpenSSL(name: "decomposed", roles: "writer", subject: "/CN=Jose\u{0301}")
+        let jobID = try startJob(["sleep", "1000"], on: jobd, as: composed)
+
+        for command in [["query", jobID], ["stream", jobID], ["stop", jobID]] {
+            let result = try jobctl(command, on: jobd, as: decomposed)
+            XCTAssertEqual(result.status, 66, "\(command[0]) by the NFD twin: \(result.stderrText)")
+        }
+        let list = try jobctl(["list"], on: jobd, as: decomposed)
+        XCTAssertFalse(list.stdoutText.contains(jobID), list.stdoutText)
+        XCTAssertEqual(try jobctl(["query", jobID], on: jobd, as: composed).status, 0)
+    }
+
     func testRoleOfWrongASN1TypeIsNamed() throws {
         let jobd = try startJobd()
         let cases: [(type: String, description: String)] = [

@@ -45,7 +45,7 @@ final class TestPKI {
 
         try Self.openssl([
             "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-            "-keyout", key, "-subj", subject ?? "/CN=\(name)", "-out", request,
+            "-keyout", key, "-utf8", "-subj", subject ?? "/CN=\(name)", "-out", request,
         ])
         var lines = ["extendedKeyUsage = clientAuth"]
         if let roles {
