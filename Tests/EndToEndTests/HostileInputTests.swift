@@ -94,6 +94,20 @@ final class HostileInputTests: EndToEndTestCase {
         }
     }
 
+    func testListOfManyLongJobsFitsJobctl() throws {
+        let jobd = try startJobd()
+        let argument = String(repeating: "y", count: 100_000)
+        let starts = Array(repeating: ["method": "Start", "request": ["name": "true", "args": [argument]]], count: 50)
+        let results = try RawCalls.run(starts, on: jobd, as: writer, test: self)
+        XCTAssertEqual(results.filter { $0.code == "OK" }.count, 50, "\(results.prefix(3))")
+
+        let list = try jobctl(["list", "--json"], on: jobd, as: writer)
+
+        XCTAssertEqual(list.status, 0, "a 5 MB List response failed: \(list.stderrText)")
+        let jobs = try JSONSerialization.jsonObject(with: Data(list.stdout)) as? [Any]
+        XCTAssertEqual(jobs?.count, 50)
+    }
+
     /// tmpfs has no disk of its own, so a --disk-io limit cannot apply; the message must point at the
     /// --io-device flag, not at root or cgroup permissions, which are fine.
     func testDiskIOLimitOnTmpfsNamesTheFlag() throws {
