@@ -1,4 +1,5 @@
 import Cgroups
+import Foundation
 import GRPCLite
 import Glibc
 import Jobs
@@ -45,6 +46,13 @@ enum StatusMapping {
                 .failedPrecondition,
                 "cannot set the job's disk I/O limit: \(error): start jobd with --io-device set to the disk to "
                     + "throttle (MAJ:MIN or a /dev path), or start the job without --disk-io")
+        case let error as CgroupError where error.operation == "mkdir" && error.errno == ENOENT:
+            // jobd creates its subtree once at startup; on v1 nothing stops another process from removing it.
+            let subtree = (error.file as NSString).deletingLastPathComponent
+            return Status(
+                .failedPrecondition,
+                "cannot set up the job's cgroup: \(error): the jobs' cgroup subtree \(subtree) was removed "
+                    + "outside jobd: restart jobd to create it again")
         case let error as CgroupError:
             return Status(
                 .failedPrecondition,

@@ -88,4 +88,22 @@ final class ResourceShortageTests: EndToEndTestCase {
         XCTAssertLessThanOrEqual(lines.count, 4, "accept failures flooded the log: \(lines.count) lines")
         XCTAssertTrue(lines.dropFirst().allSatisfy { $0.contains("suppressed=") }, "\(lines.prefix(3))")
     }
+
+    /// On cgroup v1 jobd's subtree holds only job cgroups, so it can be removed while jobd runs.
+    func testRemovedCgroupSubtreeNamesTheFix() throws {
+        let jobd = try startJobd()
+        XCTAssertEqual(try jobctl(["run", "--", "true"], on: jobd, as: writer).status, 0)
+        CgroupCleanup.removeSubtree(named: cgroupSubtree)
+        let remaining = CgroupCleanup.ownCgroupDirectories().filter { access($0 + "/" + cgroupSubtree, F_OK) == 0 }
+        guard remaining.isEmpty else {
+            // cgroup v2: jobd lives in a leaf of its subtree, so the subtree cannot be removed.
+            throw XCTSkip("the subtree is still in use at \(remaining), as on cgroup v2")
+        }
+
+        let start = try jobctl(["start", "--", "true"], on: jobd, as: writer)
+
+        XCTAssertEqual(start.status, 65, start.stderrText)
+        XCTAssertTrue(start.stderrText.contains("restart jobd"), start.stderrText)
+        XCTAssertFalse(start.stderrText.contains("runs as root"), start.stderrText)
+    }
 }
