@@ -6,6 +6,7 @@ VENV ?= .venv
 PYTHON ?= python3
 PKGS := openssl liburing libnghttp2
 APT_PKGS := libssl-dev liburing-dev libnghttp2-dev pkg-config openssl
+BENCH_APT_PKGS := redis-server nghttp2-server gcc
 GRPCIO_VERSION := 1.85.1
 PROTOBUF_VERSION := 7.36.2
 RUN_DIR ?= $(HOME)/.jobworker
@@ -51,7 +52,13 @@ test: deps
 	$(SWIFT) build --build-tests
 	JOBWORKER_VENV=$(abspath $(VENV)) $(SWIFT) test --skip-build --disable-swift-testing
 
+# The baselines need Redis (pub/sub, TLS) and nghttpd; the load generator is a release build.
 bench: deps api cli
+	@if ! command -v redis-server >/dev/null || ! command -v nghttpd >/dev/null; then \
+		echo "installing $(BENCH_APT_PKGS) with apt-get"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(BENCH_APT_PKGS); \
+	fi
+	$(SWIFT) build -c release --product jobworker-loadgen
 	QUICK=$(QUICK) perf/run
 
 fmt:
