@@ -146,7 +146,11 @@ enum MemoryBenchmark {
         while fgets(&line, Int32(line.count), file) != nil {
             let text = String(decoding: line.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
             if text.hasPrefix("VmRSS:") {
-                let kilobytes = text.dropFirst(6).split(separator: " ").first.flatMap { Int($0) } ?? 0
+                // The line reads "VmRSS:", blanks, the size, then "kB".
+                let fields = text.dropFirst(6).split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" })
+                guard let kilobytes = fields.first.flatMap({ Int($0) }) else {
+                    throw LoadError("invalid VmRSS line in /proc/\(pid)/status: \(text)")
+                }
                 return kilobytes * 1024
             }
         }
