@@ -76,7 +76,6 @@ enum RedisFanoutBenchmark {
         }
         try harness.run(until: { subscribed == subscribers || !failures.isEmpty }, timeout: 60, what: "subscribing \(subscribers) clients")
         if let failure = failures.first { throw LoadError(failure) }
-        print("subscribed \(subscribers)")
 
         try harness.run(until: { ended == subscribers || !failures.isEmpty }, timeout: seconds + 120, what: "waiting for the publisher's end message")
         report(
