@@ -10,7 +10,6 @@ import Glibc
 public enum Syscall {
     /// Runs `body` until it does not fail with EINTR and returns its result.
     /// Throws `SystemError` when `body` returns -1 with any other errno.
-    @inlinable
     public static func call<T: FixedWidthInteger>(
         _ name: String, _ subject: @autoclosure () -> String? = nil, _ body: () -> T
     ) throws(SystemError) -> T {
@@ -25,7 +24,6 @@ public enum Syscall {
 
     /// Runs `body` like `call`, but returns nil when it fails with EAGAIN or EWOULDBLOCK,
     /// which a non-blocking fd reports when it has nothing to read or no room to write.
-    @inlinable
     public static func callNonBlocking<T: FixedWidthInteger>(
         _ name: String, _ subject: @autoclosure () -> String? = nil, _ body: () -> T
     ) throws(SystemError) -> T? {
@@ -39,7 +37,6 @@ public enum Syscall {
         }
     }
 
-    @usableFromInline
     static func fail(_ code: Int32, _ name: String, _ subject: String?) throws(SystemError) -> Never {
         assert(code != EBADF && code != EFAULT, "\(name)(\(subject ?? "")) failed with errno \(code): a bug in the caller")
         throw SystemError(errno: code, call: name, subject: subject)

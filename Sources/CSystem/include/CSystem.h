@@ -4,6 +4,6 @@
 // Umbrella header: what Swift cannot call directly. Each header below belongs to one
 // feature; the syscall wrappers are thin and keep the kernel's names.
 #include "syscalls.h"
-#include "spawn.h"
+#include "job_spawn.h"
 
 #endif

@@ -1,1 +1,0 @@
-// The Cgroups module; its sources land with the work that fills it.
