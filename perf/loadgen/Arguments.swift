@@ -43,7 +43,7 @@ struct Arguments {
         return value
     }
 
-    /// The server address from `--server HOST:PORT`.
+    /// Parses the server address from `--server HOST:PORT`.
     func server() throws -> (host: String, port: UInt16) {
         let text = try string("server")
         guard let colon = text.lastIndex(of: ":"), let port = UInt16(text[text.index(after: colon)...]) else {
@@ -52,7 +52,7 @@ struct Arguments {
         return (String(text[..<colon]), port)
     }
 
-    /// The TLS client context from `--ca`, `--cert` and `--key`.
+    /// Loads the TLS client context from `--ca`, `--cert` and `--key`.
     func tls(alpn: String?) throws -> TLSClientContext {
         try TLSClientContext(caFile: string("ca"), certificateFile: string("cert"), privateKeyFile: string("key"), alpn: alpn)
     }

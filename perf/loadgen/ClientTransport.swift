@@ -189,8 +189,8 @@ final class ClientTransport {
 
     // MARK: - Reading
 
-    /// Reads until the socket is empty, at most 64 reads per event so one busy connection
-    /// cannot starve the others; level-triggered epoll reports the rest again.
+    /// Reads until the socket is empty, at most 64 reads per event, so one busy connection
+    /// cannot starve the others. Level-triggered epoll reports the rest again.
     private func readAvailable() {
         for _ in 0..<64 {
             guard state == .open else { return }

@@ -53,6 +53,7 @@ enum FanoutBenchmark {
         let recorder = LatencyRecorder(expected: subscribers * expectedRecords)
         var ready = 0
         var finished = 0
+        var messages = 0
         var failures: [String] = []
         for index in 0..<subscribers {
             var splitter = LineSplitter()
@@ -60,6 +61,7 @@ enum FanoutBenchmark {
             JobCalls.stream(
                 on: connections[index % connectionCount], jobID: jobID!,
                 onOutput: { bytes, time in
+                    messages += 1
                     splitter.feed(bytes) { line in
                         if !recorder.record(line, receivedAt: time) && !sawReady {
                             sawReady = true
@@ -85,7 +87,7 @@ enum FanoutBenchmark {
             [("system", "jobworker"), ("subscribers", String(subscribers)), ("connections", String(connectionCount))]
                 + recorder.summary()
                 + [("expected", String(max(0, expectedRecords - Int(warmup * 1_000_000) / max(intervalMicroseconds, 1)) * subscribers)),
-                   ("failed", String(failures.count))])
+                   ("messages", String(messages)), ("failed", String(failures.count))])
         if let failure = failures.first { throw LoadError("\(failures.count) streams failed, first: \(failure)") }
     }
 

@@ -29,12 +29,12 @@ final class HTTP2Call {
         self.isGRPC = isGRPC
     }
 
-    /// True when the server answered with success: grpc-status 0 for gRPC, 200 otherwise.
+    /// True when the response reports success: grpc-status 0 for gRPC, 200 otherwise.
     var succeeded: Bool {
         isGRPC ? httpStatus == 200 && grpcStatus == 0 : httpStatus == 200
     }
 
-    /// A one-line summary of an unsuccessful answer, for error output.
+    /// A one-line summary of an unsuccessful response, for error messages.
     var failureSummary: String {
         "\(path): HTTP status \(httpStatus), grpc-status \(grpcStatus.map(String.init) ?? "missing") \(grpcMessage)"
     }

@@ -3,7 +3,7 @@ import Reactor
 
 /// The event loop of one benchmark run and the helpers every benchmark shares: opening
 /// many connections with a bounded number of handshakes in flight, and running the loop
-/// until a condition holds or a time limit passes.
+/// until a condition is true or a time limit passes.
 final class Harness {
     let loop: EventLoop
     /// One read buffer for all connections: the loop handles one connection at a time.
@@ -17,8 +17,8 @@ final class Harness {
         readBuffer.deallocate()
     }
 
-    /// Opens `count` HTTP/2 connections to `server`, at most 32 handshakes at a time so
-    /// the server's accept queue never overflows; throws when one fails or `timeout` passes.
+    /// Opens `count` HTTP/2 connections to `server`, with at most 32 handshakes pending at a
+    /// time, fewer than a default listen backlog. Throws when one fails or `timeout` passes.
     func connectHTTP2(count: Int, server: (host: String, port: UInt16), tls: TLSClientContext, timeout: Double = 60) throws
         -> [HTTP2Connection]
     {
@@ -46,7 +46,7 @@ final class Harness {
         return connections
     }
 
-    /// Runs the loop until `condition` holds; throws a timeout error naming `what` after
+    /// Runs the loop until `condition` is true, and throws a timeout error naming `what` after
     /// `timeout` seconds.
     func run(until condition: () -> Bool, timeout: Double, what: String) throws {
         let met = try loop.run(until: condition, timeout: .milliseconds(Int64(timeout * 1000)))

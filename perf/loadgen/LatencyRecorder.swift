@@ -1,7 +1,7 @@
 /// Receive-minus-write latencies of ticker records, split out of each subscriber's byte
 /// stream. A record is the CLOCK_MONOTONIC write time in decimal nanoseconds, padding and
-/// '\n' (see perf/ticker.c); lines that do not start with a digit (the job's "ready" line)
-/// are counted apart.
+/// '\n' (see perf/ticker.c). Lines that do not start with a digit, such as the job's
+/// "ready" line, are not records.
 final class LatencyRecorder {
     /// Records written before this CLOCK_MONOTONIC time are not measured (warm-up).
     var measureFrom: UInt64 = 0

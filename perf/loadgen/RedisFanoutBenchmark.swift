@@ -3,7 +3,7 @@ import Reactor
 
 /// The fan-out baseline: N Redis pub/sub subscribers, each on its own connection (plain TCP
 /// or TLS), receive records that perf/redis_publisher publishes at the ticker's rate and
-/// size. Latency is measured exactly as for jobd; the publisher ends with the message "end".
+/// size. Latency is measured exactly as for jobd. The publisher ends with the message "end".
 enum RedisFanoutBenchmark {
     static func run(_ arguments: Arguments) throws {
         let port = UInt16(try arguments.int("port"))
@@ -27,7 +27,8 @@ enum RedisFanoutBenchmark {
 
         let command = "*2\r\n$9\r\nSUBSCRIBE\r\n$\(channel.utf8.count)\r\n\(channel)\r\n"
         for index in 0..<subscribers {
-            // Connect in batches, as for jobd, so Redis's accept backlog never overflows.
+            // At most 32 handshakes are pending at a time, as for jobd, well below Redis's
+            // default accept backlog of 511 (tcp-backlog in redis.conf).
             if index - subscribed >= 32 {
                 try harness.run(until: { index - subscribed < 32 || !failures.isEmpty }, timeout: 60, what: "subscribing \(index) of \(subscribers)")
             }

@@ -17,8 +17,8 @@ final class TLSClientContext {
     let context: OpaquePointer
     let serverName: String
 
-    /// Loads the CA, certificate and key files; `alpn` is the protocol offered in the
-    /// handshake ("h2" for HTTP/2 servers, nil for Redis, which does not use ALPN).
+    /// Loads the CA, certificate and key files. `alpn` is the protocol offered in the
+    /// handshake: "h2" for HTTP/2 servers, nil for Redis, which does not use ALPN.
     init(caFile: String, certificateFile: String, privateKeyFile: String, alpn: String?, serverName: String = "localhost") throws {
         guard let context = SSL_CTX_new(TLS_client_method()) else {
             throw LoadError("SSL_CTX_new failed: \(Self.openSSLErrors())")
@@ -28,7 +28,7 @@ final class TLSClientContext {
 
         _ = SSL_CTX_ctrl(context, SSL_CTRL_SET_MIN_PROTO_VERSION, Int(TLS1_3_VERSION), nil)
         // Partial writes let a connection hand OpenSSL its whole output buffer and keep the
-        // rest when the socket is full; the moving buffer flag allows the retry from a
+        // rest when the socket is full. The moving buffer flag allows the retry from a
         // buffer that has been reallocated in between (SSL_CTX_set_mode(3)).
         _ = SSL_CTX_ctrl(
             context, SSL_CTRL_MODE, Int(SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER), nil)
