@@ -43,6 +43,11 @@ struct Arguments {
         return value
     }
 
+    /// Returns `--server-pid`, the server process whose CPU time is reported, if given.
+    func serverPID() throws -> Int? {
+        values["server-pid"] == nil ? nil : try int("server-pid")
+    }
+
     /// Parses the server address from `--server HOST:PORT`.
     func server() throws -> (host: String, port: UInt16) {
         let text = try string("server")

@@ -20,6 +20,7 @@ enum FanoutBenchmark {
         let intervalMicroseconds = try arguments.int("interval-us", default: 1000)
         let warmup = try arguments.seconds("warmup", default: 0.5)
         let fifo = try arguments.string("fifo")
+        let serverPID = try arguments.serverPID()
         guard subscribers > 0, connectionCount > 0 else {
             throw LoadError("invalid --subscribers \(subscribers): expected at least 1")
         }
@@ -78,6 +79,7 @@ enum FanoutBenchmark {
         if let failure = failures.first { throw LoadError(failure) }
 
         try releaseTicker(fifo: fifo, harness: harness)
+        let meter = CPUMeter(serverPID: serverPID)
         let started = MonotonicClock.nanoseconds()
         recorder.measureFrom = started + UInt64(warmup * 1e9)
         try harness.run(until: { finished == subscribers }, timeout: seconds + 120, what: "waiting for the ticker job to end")
@@ -87,7 +89,8 @@ enum FanoutBenchmark {
             [("system", "jobworker"), ("subscribers", String(subscribers)), ("connections", String(connectionCount))]
                 + recorder.summary()
                 + [("expected", String(max(0, expectedRecords - Int(warmup * 1_000_000) / max(intervalMicroseconds, 1)) * subscribers)),
-                   ("messages", String(messages)), ("failed", String(failures.count))])
+                   ("messages", String(messages)), ("failed", String(failures.count))]
+                + meter.fields())
         if let failure = failures.first { throw LoadError("\(failures.count) streams failed, first: \(failure)") }
     }
 

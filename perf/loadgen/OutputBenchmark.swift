@@ -12,6 +12,7 @@ enum OutputBenchmark {
         let subscribers = try arguments.int("subscribers")
         let blockSize = try arguments.int("block", default: 65536)
         let total = try arguments.int("bytes", default: 1 << 30)
+        let serverPID = try arguments.serverPID()
         guard blockSize > 0, total % blockSize == 0 else {
             throw LoadError("invalid --bytes \(total): expected a multiple of --block \(blockSize)")
         }
@@ -24,11 +25,12 @@ enum OutputBenchmark {
             connections.forEach { $0.close() }
         }
 
-        let arguments = ["if=/dev/zero", "bs=\(blockSize)", "count=\(total / blockSize)", "status=none"]
+        let ddArguments = ["if=/dev/zero", "bs=\(blockSize)", "count=\(total / blockSize)", "status=none"]
+        let meter = CPUMeter(serverPID: serverPID)
         let started = MonotonicClock.nanoseconds()
         var jobID: String?
         var failures: [String] = []
-        JobCalls.start(on: control, command: "/bin/dd", arguments: arguments) { result in
+        JobCalls.start(on: control, command: "/bin/dd", arguments: ddArguments) { result in
             switch result {
             case .success(let id): jobID = id
             case .failure(let error): failures.append(error.description)
@@ -66,7 +68,8 @@ enum OutputBenchmark {
             "output",
             [("system", "jobworker"), ("subscribers", String(subscribers)), ("bytes", String(total)),
              ("seconds", formatSeconds(elapsed)), ("mb_per_s", format1(Double(total) / elapsed / 1e6)),
-             ("failed", String(failures.count))])
+             ("failed", String(failures.count))]
+                + meter.fields())
         if let failure = failures.first { throw LoadError(failure) }
     }
 

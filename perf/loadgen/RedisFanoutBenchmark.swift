@@ -14,6 +14,7 @@ enum RedisFanoutBenchmark {
         let intervalMicroseconds = try arguments.int("interval-us", default: 1000)
         let useTLS = try arguments.string("tls", default: "no") == "yes"
         let tls = useTLS ? try arguments.tls(alpn: nil) : nil
+        let serverPID = try arguments.serverPID()
 
         let harness = try Harness()
         let expectedRecords = Int(seconds * 1_000_000) / max(intervalMicroseconds, 1)
@@ -77,6 +78,7 @@ enum RedisFanoutBenchmark {
         }
         try harness.run(until: { subscribed == subscribers || !failures.isEmpty }, timeout: 60, what: "subscribing \(subscribers) clients")
         if let failure = failures.first { throw LoadError(failure) }
+        let meter = CPUMeter(serverPID: serverPID)
 
         try harness.run(until: { ended == subscribers || !failures.isEmpty }, timeout: seconds + 120, what: "waiting for the publisher's end message")
         report(
@@ -84,7 +86,8 @@ enum RedisFanoutBenchmark {
             [("system", useTLS ? "redis-tls" : "redis"), ("subscribers", String(subscribers)), ("connections", String(subscribers))]
                 + recorder.summary()
                 + [("expected", String(max(0, expectedRecords - Int(warmup * 1_000_000) / max(intervalMicroseconds, 1)) * subscribers)),
-                   ("failed", String(failures.count))])
+                   ("failed", String(failures.count))]
+                + meter.fields())
         if let failure = failures.first { throw LoadError(failure) }
     }
 }

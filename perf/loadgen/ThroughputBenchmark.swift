@@ -19,6 +19,7 @@ enum ThroughputBenchmark {
         let connection = try harness.connectHTTP2(count: 1, server: server, tls: tls)[0]
         defer { connection.close() }
 
+        let meter = CPUMeter(serverPID: try arguments.serverPID())
         var active = 0
         var completed = 0
         var failures: [String] = []
@@ -67,7 +68,8 @@ enum ThroughputBenchmark {
             "throughput",
             [("system", "jobworker"), ("inflight", String(inflight)), ("jobs", String(completed)),
              ("seconds", formatSeconds(elapsed)),
-             ("rate", format1(Double(completed) / elapsed)), ("failed", String(failures.count))])
+             ("rate", format1(Double(completed) / elapsed)), ("failed", String(failures.count))]
+                + meter.fields())
         if let failure = failures.first { throw LoadError("\(failures.count) jobs failed, first: \(failure)") }
     }
 }

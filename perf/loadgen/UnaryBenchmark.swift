@@ -32,6 +32,13 @@ enum UnaryBenchmark {
         var succeeded = 0
         var failures: [String] = []
 
+        // CPU time is measured over the counted interval only, like the calls.
+        let serverPID = try arguments.serverPID()
+        var meter: CPUMeter?
+        var cpuFields: [(String, String)] = []
+        harness.loop.scheduleTimer(atNanoseconds: measureFrom) { meter = CPUMeter(serverPID: serverPID) }
+        harness.loop.scheduleTimer(atNanoseconds: deadline) { cpuFields = meter?.fields() ?? [] }
+
         func send(on connection: HTTP2Connection) {
             active += 1
             JobCalls.unary(on: connection, path: JobService.query, framedBody: body, isGRPC: isGRPC) { call, error in
@@ -56,7 +63,8 @@ enum UnaryBenchmark {
             "unary",
             [("system", isGRPC ? "jobworker" : "nghttpd"), ("connections", String(connectionCount)),
              ("inflight", String(inflight)), ("calls", String(succeeded)),
-             ("rate", format1(Double(succeeded) / seconds)), ("failed", String(failures.count))])
+             ("rate", format1(Double(succeeded) / seconds)), ("failed", String(failures.count))]
+                + cpuFields)
         if let failure = failures.first { throw LoadError("\(failures.count) calls failed, first: \(failure)") }
     }
 
