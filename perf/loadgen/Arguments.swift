@@ -59,6 +59,7 @@ struct Arguments {
 
     /// Loads the TLS client context from `--ca`, `--cert` and `--key`.
     func tls(alpn: String?) throws -> TLSClientContext {
-        try TLSClientContext(caFile: string("ca"), certificateFile: string("cert"), privateKeyFile: string("key"), alpn: alpn)
+        try TLSClientContext(
+            caFile: string("ca"), certificateFile: string("cert"), privateKeyFile: string("key"), alpn: alpn)
     }
 }

@@ -30,10 +30,14 @@ final class ClientTransport {
 
     /// Starts a non-blocking connect(2) to `host:port` (IPv4 literal) and, with `tls`, a TLS
     /// client handshake once it completes.
-    init(loop: EventLoop, host: String, port: UInt16, tls: TLSClientContext?, readBuffer: UnsafeMutableRawBufferPointer) throws {
+    init(
+        loop: EventLoop, host: String, port: UInt16, tls: TLSClientContext?, readBuffer: UnsafeMutableRawBufferPointer
+    ) throws {
         self.loop = loop
         self.readBuffer = readBuffer
-        let fd = try Syscall.call("socket") { socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue | SOCK_CLOEXEC.rawValue), 0) }
+        let fd = try Syscall.call("socket") {
+            socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue | SOCK_CLOEXEC.rawValue), 0)
+        }
         var noDelay: Int32 = 1
         _ = setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &noDelay, socklen_t(MemoryLayout<Int32>.size))
 
@@ -161,7 +165,9 @@ final class ClientTransport {
             watch(writable: true)
         default:
             let verify = SSL_get_verify_result(ssl)
-            let detail = verify == X509_V_OK ? TLSClientContext.openSSLErrors() : String(cString: X509_verify_cert_error_string(verify))
+            let detail =
+                verify == X509_V_OK
+                ? TLSClientContext.openSSLErrors() : String(cString: X509_verify_cert_error_string(verify))
             close(reason: "TLS handshake failed: \(detail)")
         }
     }

@@ -26,7 +26,8 @@ enum FanoutBenchmark {
         }
 
         guard mkfifo(fifo, 0o600) == 0 else {
-            throw LoadError("cannot create FIFO \(fifo): \(String(cString: strerror(errno))): pass a path in an empty directory")
+            throw LoadError(
+                "cannot create FIFO \(fifo): \(String(cString: strerror(errno))): pass a path in an empty directory")
         }
         defer { unlink(fifo) }
 
@@ -75,21 +76,31 @@ enum FanoutBenchmark {
                     if case .failure(let error) = result { failures.append(error.description) }
                 })
         }
-        try harness.run(until: { ready == subscribers || !failures.isEmpty }, timeout: 120, what: "waiting for \(subscribers) subscribers to follow the job")
+        try harness.run(
+            until: { ready == subscribers || !failures.isEmpty }, timeout: 120,
+            what: "waiting for \(subscribers) subscribers to follow the job")
         if let failure = failures.first { throw LoadError(failure) }
 
         try releaseTicker(fifo: fifo, harness: harness)
         let meter = CPUMeter(serverPID: serverPID)
         let started = MonotonicClock.nanoseconds()
         recorder.measureFrom = started + UInt64(warmup * 1e9)
-        try harness.run(until: { finished == subscribers }, timeout: seconds + 120, what: "waiting for the ticker job to end")
+        try harness.run(
+            until: { finished == subscribers }, timeout: seconds + 120, what: "waiting for the ticker job to end")
 
         report(
             "fanout",
             [("system", "jobworker"), ("subscribers", String(subscribers)), ("connections", String(connectionCount))]
                 + recorder.summary()
-                + [("expected", String(max(0, expectedRecords - Int(warmup * 1_000_000) / max(intervalMicroseconds, 1)) * subscribers)),
-                   ("messages", String(messages)), ("failed", String(failures.count))]
+                + [
+                    (
+                        "expected",
+                        String(
+                            max(0, expectedRecords - Int(warmup * 1_000_000) / max(intervalMicroseconds, 1))
+                                * subscribers)
+                    ),
+                    ("messages", String(messages)), ("failed", String(failures.count)),
+                ]
                 + meter.fields())
         if let failure = failures.first { throw LoadError("\(failures.count) streams failed, first: \(failure)") }
     }

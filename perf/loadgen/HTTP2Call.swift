@@ -42,7 +42,8 @@ final class HTTP2Call {
     /// Frames `message` as one uncompressed gRPC message.
     static func frame(_ message: [UInt8]) -> [UInt8] {
         let length = UInt32(message.count)
-        return [0, UInt8(length >> 24), UInt8(length >> 16 & 0xff), UInt8(length >> 8 & 0xff), UInt8(length & 0xff)] + message
+        return [0, UInt8(length >> 24), UInt8(length >> 16 & 0xff), UInt8(length >> 8 & 0xff), UInt8(length & 0xff)]
+            + message
     }
 
     /// Takes one DATA chunk; returns false when `onMessage` asked to cancel or the framing
@@ -81,7 +82,9 @@ final class HTTP2Call {
         var offset = 0
         while bytes.count - offset >= 5 {
             guard bytes[offset] == 0 else { return -1 }
-            let length = Int(bytes[offset + 1]) << 24 | Int(bytes[offset + 2]) << 16 | Int(bytes[offset + 3]) << 8 | Int(bytes[offset + 4])
+            let length =
+                Int(bytes[offset + 1]) << 24 | Int(bytes[offset + 2]) << 16 | Int(bytes[offset + 3]) << 8
+                | Int(bytes[offset + 4])
             guard bytes.count - offset - 5 >= length else { break }
             let message = UnsafeRawBufferPointer(rebasing: bytes[(offset + 5)..<(offset + 5 + length)])
             offset += 5 + length

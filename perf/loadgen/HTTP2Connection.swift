@@ -1,5 +1,4 @@
 import CNghttp2
-import COpenSSL
 import Glibc
 import Reactor
 
@@ -16,14 +15,15 @@ final class HTTP2Connection {
     private var flushScheduled = false
     private var receiveTime: UInt64 = 0
     private(set) var isOpen = false
-    private(set) var closeReason: String?
 
     /// Runs once when TLS and the HTTP/2 preface are done and calls may start.
     var onOpen: (() -> Void)?
     /// Runs once when the connection closes, after every open call has been finished.
     var onClose: ((String?) -> Void)?
 
-    init(loop: EventLoop, host: String, port: UInt16, tls: TLSClientContext, readBuffer: UnsafeMutableRawBufferPointer) throws {
+    init(
+        loop: EventLoop, host: String, port: UInt16, tls: TLSClientContext, readBuffer: UnsafeMutableRawBufferPointer
+    ) throws {
         authority = "\(host):\(port)"
         transport = try ClientTransport(loop: loop, host: host, port: port, tls: tls, readBuffer: readBuffer)
         transport.onOpen = { [unowned self] in self.startSession() }
@@ -37,18 +37,16 @@ final class HTTP2Connection {
         }
     }
 
-    var activeCalls: Int { calls.count }
-
     /// Submits `call` as a POST to its path; returns false when the connection is not open
     /// or nghttp2 rejects the request. The call finishes through its `onFinish`.
     @discardableResult
     func start(_ call: HTTP2Call) -> Bool {
         guard isOpen, let session else { return false }
-        var headers: [(String, String)] = [
+        // The same headers go to nghttpd, so both servers parse the same request.
+        let headers: [(String, String)] = [
             (":method", "POST"), (":scheme", "https"), (":path", call.path), (":authority", authority),
-            ("content-type", "application/grpc"), ("te", "trailers"),
+            ("content-type", "application/grpc"), ("te", "trailers"), ("user-agent", "jobworker-loadgen"),
         ]
-        headers.append(("user-agent", "jobworker-loadgen"))
 
         var provider = nghttp2_data_provider()
         provider.read_callback = { session, stream, buffer, length, flags, _, userData in
@@ -63,13 +61,6 @@ final class HTTP2Connection {
         calls[stream] = call
         scheduleFlush()
         return true
-    }
-
-    /// Resets the call's stream with CANCEL (RFC 9113, section 8.7).
-    func cancel(_ call: HTTP2Call) {
-        guard let session, calls[call.stream] != nil else { return }
-        nghttp2_submit_rst_stream(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), call.stream, NGHTTP2_CANCEL.rawValue)
-        scheduleFlush()
     }
 
     /// Closes the connection; open calls finish with the reason "closed by the client".
@@ -104,7 +95,8 @@ final class HTTP2Connection {
     }
 
     private func installCallbacks(_ callbacks: OpaquePointer?) {
-        nghttp2_session_callbacks_set_on_header_callback(callbacks) { _, frame, name, nameLength, value, valueLength, _, userData in
+        nghttp2_session_callbacks_set_on_header_callback(callbacks) {
+            _, frame, name, nameLength, value, valueLength, _, userData in
             let connection = Unmanaged<HTTP2Connection>.fromOpaque(userData!).takeUnretainedValue()
             guard let frame, let call = connection.calls[frame.pointee.hd.stream_id] else { return 0 }
             let nameText = String(decoding: UnsafeRawBufferPointer(start: name, count: nameLength), as: UTF8.self)
@@ -117,7 +109,8 @@ final class HTTP2Connection {
             }
             return 0
         }
-        nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks) { session, _, stream, data, length, userData in
+        nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks) {
+            session, _, stream, data, length, userData in
             let connection = Unmanaged<HTTP2Connection>.fromOpaque(userData!).takeUnretainedValue()
             guard let call = connection.calls[stream] else { return 0 }
             if !call.receive(UnsafeRawBufferPointer(start: data, count: length), at: connection.receiveTime) {
@@ -133,7 +126,9 @@ final class HTTP2Connection {
         }
     }
 
-    private func readBody(stream: Int32, into buffer: UnsafeMutablePointer<UInt8>, length: Int, flags: UnsafeMutablePointer<UInt32>) -> Int {
+    private func readBody(
+        stream: Int32, into buffer: UnsafeMutablePointer<UInt8>, length: Int, flags: UnsafeMutablePointer<UInt32>
+    ) -> Int {
         guard let call = calls[stream] else {
             flags.pointee |= NGHTTP2_DATA_FLAG_EOF.rawValue
             return 0
@@ -154,7 +149,8 @@ final class HTTP2Connection {
     private func receive(_ bytes: UnsafeRawBufferPointer, at time: UInt64) {
         guard let session else { return }
         receiveTime = time
-        let result = nghttp2_session_mem_recv(session, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), bytes.count)
+        let result = nghttp2_session_mem_recv(
+            session, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), bytes.count)
         if result < 0 {
             transport.close(reason: "HTTP/2 error: \(String(cString: nghttp2_strerror(Int32(result))))")
             return
@@ -191,7 +187,6 @@ final class HTTP2Connection {
 
     private func didClose(reason: String?) {
         isOpen = false
-        closeReason = reason
         let open = calls.values
         calls.removeAll()
         for call in open {

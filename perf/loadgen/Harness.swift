@@ -19,7 +19,9 @@ final class Harness {
 
     /// Opens `count` HTTP/2 connections to `server`, with at most 32 handshakes pending at a
     /// time, fewer than a default listen backlog. Throws when one fails or `timeout` passes.
-    func connectHTTP2(count: Int, server: (host: String, port: UInt16), tls: TLSClientContext, timeout: Double = 60) throws
+    func connectHTTP2(
+        count: Int, server: (host: String, port: UInt16), tls: TLSClientContext, timeout: Double = 60
+    ) throws
         -> [HTTP2Connection]
     {
         var connections: [HTTP2Connection] = []
@@ -34,7 +36,9 @@ final class Harness {
                 connections.append(connection)
             }
             let target = min(count, opened + 1)
-            try run(until: { opened >= target || failure != nil }, timeout: timeout, what: "opening connection \(opened + 1) of \(count)")
+            try run(
+                until: { opened >= target || failure != nil }, timeout: timeout,
+                what: "opening connection \(opened + 1) of \(count)")
             if let failure {
                 connections.forEach { $0.close() }
                 throw LoadError("connection to \(server.host):\(server.port) failed: \(failure)")
@@ -58,6 +62,7 @@ final class Harness {
     /// Runs the loop for `seconds` of wall time, handling whatever arrives.
     func run(for seconds: Double) throws {
         let deadline = MonotonicClock.nanoseconds() + UInt64(seconds * 1e9)
-        _ = try loop.run(until: { MonotonicClock.nanoseconds() >= deadline }, timeout: .milliseconds(Int64(seconds * 1000) + 1000))
+        _ = try loop.run(
+            until: { MonotonicClock.nanoseconds() >= deadline }, timeout: .milliseconds(Int64(seconds * 1000) + 1000))
     }
 }

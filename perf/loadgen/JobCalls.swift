@@ -65,7 +65,10 @@ enum JobCalls {
     }
 
     /// Sends one unary request with a pre-encoded, framed body; completes with success or not.
-    static func unary(on connection: HTTP2Connection, path: String, framedBody: [UInt8], isGRPC: Bool, completion: @escaping (HTTP2Call, String?) -> Void) {
+    static func unary(
+        on connection: HTTP2Connection, path: String, framedBody: [UInt8], isGRPC: Bool,
+        completion: @escaping (HTTP2Call, String?) -> Void
+    ) {
         let call = HTTP2Call(path: path, body: framedBody, isGRPC: isGRPC)
         call.onFinish = completion
         if !connection.start(call) {
@@ -74,7 +77,10 @@ enum JobCalls {
     }
 
     /// Queries the job; completes with its status.
-    static func query(on connection: HTTP2Connection, jobID: String, completion: @escaping (Result<Jobworker_V1_JobStatus, LoadError>) -> Void) {
+    static func query(
+        on connection: HTTP2Connection, jobID: String,
+        completion: @escaping (Result<Jobworker_V1_JobStatus, LoadError>) -> Void
+    ) {
         let body = HTTP2Call.frame(Jobworker_V1_QueryRequest(jobID: jobID).serializedBytes())
         var status: Jobworker_V1_JobStatus?
         let call = HTTP2Call(path: JobService.query, body: body, isGRPC: true)

@@ -29,25 +29,32 @@ enum MemoryBenchmark {
         try harness.run(for: settle)
         let idle = try residentBytes(pid: pid)
 
-        let sleepers = try startJobs(jobCount, command: "/bin/sleep", arguments: ["600"], on: control, inflight: inflight, harness: harness)
+        let sleepers = try startJobs(
+            jobCount, command: "/bin/sleep", arguments: ["600"], on: control, inflight: inflight, harness: harness)
         try harness.run(for: settle)
         let withJobs = try residentBytes(pid: pid)
         try stopJobs(sleepers, on: control, inflight: inflight, harness: harness)
         report(
             "memory-jobs",
-            [("jobs", String(jobCount)), ("idle_rss", String(idle)), ("rss", String(withJobs)),
-             ("bytes_per_job", String((withJobs - idle) / max(jobCount, 1)))])
+            [
+                ("jobs", String(jobCount)), ("idle_rss", String(idle)), ("rss", String(withJobs)),
+                ("bytes_per_job", String((withJobs - idle) / max(jobCount, 1))),
+            ])
 
         try measureSubscribers(
-            subscriberCount, connections: connectionCount, pid: pid, control: control, server: server, tls: tls, settle: settle,
+            subscriberCount, connections: connectionCount, pid: pid, control: control, server: server, tls: tls,
+            settle: settle,
             harness: harness)
     }
 
     private static func measureSubscribers(
-        _ count: Int, connections connectionCount: Int, pid: Int, control: HTTP2Connection, server: (host: String, port: UInt16),
+        _ count: Int, connections connectionCount: Int, pid: Int, control: HTTP2Connection,
+        server: (host: String, port: UInt16),
         tls: TLSClientContext, settle: Double, harness: Harness
     ) throws {
-        let job = try startJobs(1, command: "/bin/sh", arguments: ["-c", "echo ready; exec sleep 600"], on: control, inflight: 1, harness: harness)[0]
+        let job = try startJobs(
+            1, command: "/bin/sh", arguments: ["-c", "echo ready; exec sleep 600"], on: control, inflight: 1,
+            harness: harness)[0]
         let beforeConnections = try residentBytes(pid: pid)
         let connections = try harness.connectHTTP2(count: connectionCount, server: server, tls: tls)
         defer { connections.forEach { $0.close() } }
@@ -55,7 +62,8 @@ enum MemoryBenchmark {
         for connection in connections {
             JobCalls.query(on: connection, jobID: job) { _ in answered += 1 }
         }
-        try harness.run(until: { answered == connectionCount }, timeout: 60, what: "querying on \(connectionCount) connections")
+        try harness.run(
+            until: { answered == connectionCount }, timeout: 60, what: "querying on \(connectionCount) connections")
         try harness.run(for: settle)
         let withConnections = try residentBytes(pid: pid)
 
@@ -75,7 +83,8 @@ enum MemoryBenchmark {
                     if case .failure(let error) = result { failures.append(error.description) }
                 })
         }
-        try harness.run(until: { following == count || !failures.isEmpty }, timeout: 120, what: "opening \(count) streams")
+        try harness.run(
+            until: { following == count || !failures.isEmpty }, timeout: 120, what: "opening \(count) streams")
         if let failure = failures.first { throw LoadError(failure) }
         try harness.run(for: settle)
         let withSubscribers = try residentBytes(pid: pid)
@@ -83,16 +92,19 @@ enum MemoryBenchmark {
 
         report(
             "memory-subscribers",
-            [("subscribers", String(count)), ("connections", String(connectionCount)),
-             ("rss_before_connections", String(beforeConnections)), ("rss_connections", String(withConnections)),
-             ("rss", String(withSubscribers)),
-             ("bytes_per_connection", String((withConnections - beforeConnections) / connectionCount)),
-             ("bytes_per_subscriber", String((withSubscribers - withConnections) / max(count, 1)))])
+            [
+                ("subscribers", String(count)), ("connections", String(connectionCount)),
+                ("rss_before_connections", String(beforeConnections)), ("rss_connections", String(withConnections)),
+                ("rss", String(withSubscribers)),
+                ("bytes_per_connection", String((withConnections - beforeConnections) / connectionCount)),
+                ("bytes_per_subscriber", String((withSubscribers - withConnections) / max(count, 1))),
+            ])
     }
 
     /// Starts `count` jobs with at most `inflight` Start calls outstanding; returns their ids.
     private static func startJobs(
-        _ count: Int, command: String, arguments: [String] = [], on connection: HTTP2Connection, inflight: Int, harness: Harness
+        _ count: Int, command: String, arguments: [String] = [], on connection: HTTP2Connection, inflight: Int,
+        harness: Harness
     ) throws -> [String] {
         var ids: [String] = []
         var failures: [String] = []
@@ -117,7 +129,9 @@ enum MemoryBenchmark {
     }
 
     /// Stops `jobs`, at most `inflight` Stop calls outstanding, and waits for every reply.
-    private static func stopJobs(_ jobs: [String], on connection: HTTP2Connection, inflight: Int, harness: Harness) throws {
+    private static func stopJobs(
+        _ jobs: [String], on connection: HTTP2Connection, inflight: Int, harness: Harness
+    ) throws {
         var next = 0
         var active = 0
         var failed = 0
@@ -139,7 +153,8 @@ enum MemoryBenchmark {
     /// Returns VmRSS of process `pid` in bytes (proc_pid_status(5)).
     static func residentBytes(pid: Int) throws -> Int {
         guard let file = fopen("/proc/\(pid)/status", "r") else {
-            throw LoadError("cannot read /proc/\(pid)/status: \(String(cString: strerror(errno))): is jobd still running?")
+            throw LoadError(
+                "cannot read /proc/\(pid)/status: \(String(cString: strerror(errno))): is jobd still running?")
         }
         defer { fclose(file) }
         var line = [CChar](repeating: 0, count: 256)

@@ -42,13 +42,16 @@ enum OutputBenchmark {
         var finished = 0
         var received = [Int](repeating: 0, count: subscribers)
         for index in 0..<subscribers {
-            JobCalls.stream(on: connections[index], jobID: jobID!, onOutput: { bytes, _ in received[index] += bytes.count }) { result in
+            JobCalls.stream(
+                on: connections[index], jobID: jobID!, onOutput: { bytes, _ in received[index] += bytes.count }
+            ) { result in
                 finished += 1
                 switch result {
                 case .success(let status?) where status.state == .exited && status.exitCode == 0:
                     break
                 case .success(let status):
-                    failures.append("dd ended with \(status.map { "\($0.state) exit code \($0.exitCode)" } ?? "no final status")")
+                    failures.append(
+                        "dd ended with \(status.map { "\($0.state) exit code \($0.exitCode)" } ?? "no final status")")
                 case .failure(let error):
                     failures.append(error.description)
                 }
@@ -57,7 +60,9 @@ enum OutputBenchmark {
         if subscribers == 0 {
             try waitUntilEnded(jobID: jobID!, control: control, harness: harness)
         } else {
-            try harness.run(until: { finished == subscribers }, timeout: 600, what: "streaming \(total) bytes to \(subscribers) subscribers")
+            try harness.run(
+                until: { finished == subscribers }, timeout: 600,
+                what: "streaming \(total) bytes to \(subscribers) subscribers")
         }
         let elapsed = Double(MonotonicClock.nanoseconds() - started) / 1e9
         if let short = received.firstIndex(where: { $0 != total }) {
@@ -66,9 +71,11 @@ enum OutputBenchmark {
 
         report(
             "output",
-            [("system", "jobworker"), ("subscribers", String(subscribers)), ("bytes", String(total)),
-             ("seconds", formatSeconds(elapsed)), ("mb_per_s", format1(Double(total) / elapsed / 1e6)),
-             ("failed", String(failures.count))]
+            [
+                ("system", "jobworker"), ("subscribers", String(subscribers)), ("bytes", String(total)),
+                ("seconds", formatSeconds(elapsed)), ("mb_per_s", format1(Double(total) / elapsed / 1e6)),
+                ("failed", String(failures.count)),
+            ]
                 + meter.fields())
         if let failure = failures.first { throw LoadError(failure) }
     }

@@ -31,10 +31,13 @@ enum RedisFanoutBenchmark {
             // At most 32 handshakes are pending at a time, as for jobd, well below Redis's
             // default accept backlog of 511 (tcp-backlog in redis.conf).
             if index - subscribed >= 32 {
-                try harness.run(until: { index - subscribed < 32 || !failures.isEmpty }, timeout: 60, what: "subscribing \(index) of \(subscribers)")
+                try harness.run(
+                    until: { index - subscribed < 32 || !failures.isEmpty }, timeout: 60,
+                    what: "subscribing \(index) of \(subscribers)")
             }
             if let failure = failures.first { throw LoadError(failure) }
-            let transport = try ClientTransport(loop: harness.loop, host: "127.0.0.1", port: port, tls: tls, readBuffer: harness.readBuffer)
+            let transport = try ClientTransport(
+                loop: harness.loop, host: "127.0.0.1", port: port, tls: tls, readBuffer: harness.readBuffer)
             var reader = RESPReader()
             var done = false
             transport.onOpen = { [unowned transport] in
@@ -76,17 +79,31 @@ enum RedisFanoutBenchmark {
             }
             transports.append(transport)
         }
-        try harness.run(until: { subscribed == subscribers || !failures.isEmpty }, timeout: 60, what: "subscribing \(subscribers) clients")
+        try harness.run(
+            until: { subscribed == subscribers || !failures.isEmpty }, timeout: 60,
+            what: "subscribing \(subscribers) clients")
         if let failure = failures.first { throw LoadError(failure) }
         let meter = CPUMeter(serverPID: serverPID)
 
-        try harness.run(until: { ended == subscribers || !failures.isEmpty }, timeout: seconds + 120, what: "waiting for the publisher's end message")
+        try harness.run(
+            until: { ended == subscribers || !failures.isEmpty }, timeout: seconds + 120,
+            what: "waiting for the publisher's end message")
         report(
             "fanout",
-            [("system", useTLS ? "redis-tls" : "redis"), ("subscribers", String(subscribers)), ("connections", String(subscribers))]
+            [
+                ("system", useTLS ? "redis-tls" : "redis"), ("subscribers", String(subscribers)),
+                ("connections", String(subscribers)),
+            ]
                 + recorder.summary()
-                + [("expected", String(max(0, expectedRecords - Int(warmup * 1_000_000) / max(intervalMicroseconds, 1)) * subscribers)),
-                   ("failed", String(failures.count))]
+                + [
+                    (
+                        "expected",
+                        String(
+                            max(0, expectedRecords - Int(warmup * 1_000_000) / max(intervalMicroseconds, 1))
+                                * subscribers)
+                    ),
+                    ("failed", String(failures.count)),
+                ]
                 + meter.fields())
         if let failure = failures.first { throw LoadError(failure) }
     }

@@ -19,7 +19,9 @@ final class TLSClientContext {
 
     /// Loads the CA, certificate and key files. `alpn` is the protocol offered in the
     /// handshake: "h2" for HTTP/2 servers, nil for Redis, which does not use ALPN.
-    init(caFile: String, certificateFile: String, privateKeyFile: String, alpn: String?, serverName: String = "localhost") throws {
+    init(
+        caFile: String, certificateFile: String, privateKeyFile: String, alpn: String?, serverName: String = "localhost"
+    ) throws {
         guard let context = SSL_CTX_new(TLS_client_method()) else {
             throw LoadError("SSL_CTX_new failed: \(Self.openSSLErrors())")
         }
@@ -35,7 +37,9 @@ final class TLSClientContext {
         SSL_CTX_set_verify(context, SSL_VERIFY_PEER, nil)
 
         guard SSL_CTX_load_verify_locations(context, caFile, nil) == 1 else {
-            throw LoadError("cannot load CA file \(caFile): \(Self.openSSLErrors()): pass the CA that signed the server certificate")
+            throw LoadError(
+                "cannot load CA file \(caFile): \(Self.openSSLErrors()): pass the CA that signed the server certificate"
+            )
         }
         guard SSL_CTX_use_certificate_chain_file(context, certificateFile) == 1 else {
             throw LoadError("cannot load certificate \(certificateFile): \(Self.openSSLErrors())")
@@ -62,7 +66,9 @@ final class TLSClientContext {
             throw LoadError("SSL_new failed: \(Self.openSSLErrors())")
         }
         _ = serverName.withCString { name in
-            SSL_ctrl(ssl, SSL_CTRL_SET_TLSEXT_HOSTNAME, Int(TLSEXT_NAMETYPE_host_name), UnsafeMutableRawPointer(mutating: name))
+            SSL_ctrl(
+                ssl, SSL_CTRL_SET_TLSEXT_HOSTNAME, Int(TLSEXT_NAMETYPE_host_name),
+                UnsafeMutableRawPointer(mutating: name))
         }
         guard SSL_set1_host(ssl, serverName) == 1, SSL_set_fd(ssl, fd) == 1 else {
             SSL_free(ssl)

@@ -39,7 +39,9 @@ enum ThroughputBenchmark {
                         case .success(let status?) where status.state == .exited && status.exitCode == 0:
                             finish(nil)
                         case .success(let status):
-                            finish("job \(jobID) ended with \(status.map { "\($0.state) exit code \($0.exitCode)" } ?? "no final status")")
+                            finish(
+                                "job \(jobID) ended with \(status.map { "\($0.state) exit code \($0.exitCode)" } ?? "no final status")"
+                            )
                         case .failure(let error):
                             finish(error.description)
                         }
@@ -66,9 +68,11 @@ enum ThroughputBenchmark {
         let elapsed = Double(lastFinish - started) / 1e9
         report(
             "throughput",
-            [("system", "jobworker"), ("inflight", String(inflight)), ("jobs", String(completed)),
-             ("seconds", formatSeconds(elapsed)),
-             ("rate", format1(Double(completed) / elapsed)), ("failed", String(failures.count))]
+            [
+                ("system", "jobworker"), ("inflight", String(inflight)), ("jobs", String(completed)),
+                ("seconds", formatSeconds(elapsed)),
+                ("rate", format1(Double(completed) / elapsed)), ("failed", String(failures.count)),
+            ]
                 + meter.fields())
         if let failure = failures.first { throw LoadError("\(failures.count) jobs failed, first: \(failure)") }
     }

@@ -61,16 +61,20 @@ enum UnaryBenchmark {
 
         report(
             "unary",
-            [("system", isGRPC ? "jobworker" : "nghttpd"), ("connections", String(connectionCount)),
-             ("inflight", String(inflight)), ("calls", String(succeeded)),
-             ("rate", format1(Double(succeeded) / seconds)), ("failed", String(failures.count))]
+            [
+                ("system", isGRPC ? "jobworker" : "nghttpd"), ("connections", String(connectionCount)),
+                ("inflight", String(inflight)), ("calls", String(succeeded)),
+                ("rate", format1(Double(succeeded) / seconds)), ("failed", String(failures.count)),
+            ]
                 + cpuFields)
         if let failure = failures.first { throw LoadError("\(failures.count) calls failed, first: \(failure)") }
     }
 
     /// Writes the response body of one call, as received, to `path`, so the HTTP/2 baseline
     /// can serve the very same bytes.
-    private static func save(firstResponseOf body: [UInt8], on connection: HTTP2Connection, to path: String, harness: Harness) throws {
+    private static func save(
+        firstResponseOf body: [UInt8], on connection: HTTP2Connection, to path: String, harness: Harness
+    ) throws {
         var response: [UInt8] = []
         var done = false
         var failure: String?

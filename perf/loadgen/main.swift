@@ -19,7 +19,8 @@ signal(SIGPIPE, SIG_IGN)
 do {
     let arguments = try Arguments(Array(CommandLine.arguments.dropFirst()))
     guard let command = Commands.all[arguments.command] else {
-        throw LoadError("unknown command \"\(arguments.command)\": expected one of \(Commands.names.joined(separator: ", "))")
+        throw LoadError(
+            "unknown command \"\(arguments.command)\": expected one of \(Commands.names.joined(separator: ", "))")
     }
     try command(arguments)
 } catch {
