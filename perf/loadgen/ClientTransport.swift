@@ -25,7 +25,7 @@ final class ClientTransport {
     var onOpen: (() -> Void)?
     /// Receives decrypted bytes with the CLOCK_MONOTONIC time they were read.
     var onData: ((UnsafeRawBufferPointer, UInt64) -> Void)?
-    /// Runs once when the connection closes; the reason is nil for a close we asked for.
+    /// Runs once when the connection closes. The reason is nil for a close this side requested.
     var onClose: ((String?) -> Void)?
 
     /// Starts a non-blocking connect(2) to `host:port` (IPv4 literal) and, with `tls`, a TLS
@@ -76,7 +76,7 @@ final class ClientTransport {
         assert(state == .closed, "ClientTransport released while open: call close first")
     }
 
-    /// Queues `bytes` for writing; they go out after the current loop batch.
+    /// Queues `bytes` for writing after the current loop batch.
     func send(_ bytes: UnsafeRawBufferPointer) {
         guard state != .closed else { return }
         output.append(contentsOf: bytes)

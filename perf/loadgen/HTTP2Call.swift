@@ -46,8 +46,8 @@ final class HTTP2Call {
             + message
     }
 
-    /// Takes one DATA chunk; returns false when `onMessage` asked to cancel or the framing
-    /// is invalid (compressed messages are not expected from these servers).
+    /// Takes one DATA chunk. Returns false when `onMessage` requested a cancel or the framing
+    /// is invalid, which includes compressed messages because these servers send none.
     func receive(_ chunk: UnsafeRawBufferPointer, at time: UInt64) -> Bool {
         receivedBytes += chunk.count
         guard isGRPC else {
@@ -76,7 +76,7 @@ final class HTTP2Call {
         return true
     }
 
-    /// Hands out every whole message at the start of `bytes`; returns the bytes used, or -1
+    /// Hands out every whole message at the start of `bytes`. Returns the bytes used, or -1
     /// to cancel.
     private func deliverMessages(in bytes: UnsafeRawBufferPointer, at time: UInt64) -> Int {
         var offset = 0

@@ -37,7 +37,7 @@ final class HTTP2Connection {
         }
     }
 
-    /// Submits `call` as a POST to its path; returns false when the connection is not open
+    /// Submits `call` as a POST to its path. Returns false when the connection is not open
     /// or nghttp2 rejects the request. The call finishes through its `onFinish`.
     @discardableResult
     func start(_ call: HTTP2Call) -> Bool {
@@ -63,7 +63,7 @@ final class HTTP2Connection {
         return true
     }
 
-    /// Closes the connection; open calls finish with the reason "closed by the client".
+    /// Closes the connection. Open calls finish with the reason "closed by the client".
     func close() {
         transport.close(reason: nil)
     }
@@ -81,7 +81,7 @@ final class HTTP2Connection {
         installCallbacks(callbacks)
         nghttp2_session_client_new(&session, callbacks, Unmanaged.passUnretained(self).toOpaque())
 
-        // Large receive windows keep flow control from pacing the output benchmark; the
+        // Large receive windows keep flow control from pacing the output benchmark. The
         // connection window is raised separately (RFC 9113, section 6.9.2).
         var settings = [
             nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_ENABLE_PUSH.rawValue), value: 0),
@@ -198,7 +198,7 @@ final class HTTP2Connection {
     }
 }
 
-/// Calls `body` with nghttp2 name/value pairs for `headers`; nghttp2 copies them during
+/// Calls `body` with nghttp2 name/value pairs for `headers`. nghttp2 copies them during
 /// the submit call, so the storage only lives for the call (nghttp2_submit_request(3)).
 private func withNameValuePairs<R>(_ headers: [(String, String)], _ body: (UnsafePointer<nghttp2_nv>, Int) -> R) -> R {
     var storage: [UnsafeMutablePointer<UInt8>] = []

@@ -5,7 +5,7 @@ import Reactor
 /// The jobworker.v1 calls the benchmarks make, built on `HTTP2Call` with the `JobAPI`
 /// messages. Each reports its outcome once through `completion` on the loop thread.
 enum JobCalls {
-    /// Starts `command` with `arguments` and the given limits; completes with the job id.
+    /// Starts `command` with `arguments` and the given limits, and completes with the job id.
     static func start(
         on connection: HTTP2Connection, command: String, arguments: [String], cpu: String = "", memory: String = "",
         completion: @escaping (Result<String, LoadError>) -> Void

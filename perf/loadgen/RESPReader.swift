@@ -1,6 +1,6 @@
 /// An incremental reader of the Redis replies a subscriber gets (RESP2, "Redis serialization
 /// protocol specification"): arrays of bulk strings and integers. Bytes arrive in any
-/// split; `next` returns a whole top-level array or nil until one is complete.
+/// split, and `next` returns a whole top-level array or nil until one is complete.
 struct RESPReader {
     enum Element {
         case bulk(ArraySlice<UInt8>)
@@ -41,7 +41,7 @@ struct RESPReader {
         return [first]
     }
 
-    /// Reads one element at `position`; an array header reads as its count.
+    /// Reads one element at `position`. An array header reads as its count.
     private func element(at position: inout Int) throws -> Element? {
         guard let lineEnd = lineEnd(from: position) else { return nil }
         let kind = buffer[position]
