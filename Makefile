@@ -10,6 +10,8 @@ BENCH_APT_PKGS := redis-server nghttp2-server gcc
 GRPCIO_VERSION := 1.85.1
 PROTOBUF_VERSION := 7.36.2
 RUN_DIR ?= $(HOME)/.jobworker
+# Extra jobd flags for make run, e.g. JOBD_FLAGS="--cgroup-root mine --listen 127.0.0.1:50052".
+JOBD_FLAGS ?=
 QUICK ?=
 
 .PHONY: all deps venv build api cli run test bench fmt clean
@@ -46,7 +48,7 @@ run: api cli
 	bin/jobd --state-dir $(RUN_DIR)/state \
 		--tls-ca $(RUN_DIR)/certs/ca.pem \
 		--tls-cert $(RUN_DIR)/certs/server.pem \
-		--tls-key $(RUN_DIR)/certs/server-key.pem
+		--tls-key $(RUN_DIR)/certs/server-key.pem $(JOBD_FLAGS)
 
 test: deps
 	$(SWIFT) build --build-tests

@@ -37,8 +37,10 @@ let package = Package(
         .testTarget(name: "ReactorTests", dependencies: ["Reactor", "CSystem", "CTestSignalMask"]),
         .testTarget(name: "CgroupsTests", dependencies: ["Cgroups", "CSystem"]),
         .testTarget(name: "JobsTests", dependencies: ["Jobs", "Reactor", "Cgroups"]),
-        .testTarget(name: "GRPCLiteTests", dependencies: ["GRPCLite", "Reactor", "COpenSSL"], exclude: ["Fixtures"]),
-        .testTarget(name: "JobAPITests", dependencies: ["JobAPI", "GRPCLite"], exclude: ["Fixtures"]),
+        // Runs the Python fixture scripts (protobuf, grpcio) of the interop tests.
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "GRPCLiteTests", dependencies: ["GRPCLite", "Reactor", "COpenSSL", "TestSupport"], exclude: ["Fixtures"]),
+        .testTarget(name: "JobAPITests", dependencies: ["JobAPI", "GRPCLite", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "EndToEndTests", dependencies: ["JobAPI", "GRPCLite", "Reactor", "CSystem"]),
     ],
     swiftLanguageModes: [.v6]

@@ -15,6 +15,12 @@ public struct CgroupError: Error, CustomStringConvertible, Equatable, Sendable {
     /// The reason for the failure when no errno explains it, or the fix to apply.
     public let detail: String?
 
+    /// The operation of the error that reports a jobs subtree locked by another process.
+    public static let lockOperation = "lock"
+
+    /// Returns true when another process, usually another jobd, holds the jobs subtree.
+    public var isSubtreeInUse: Bool { operation == Self.lockOperation && errno == nil }
+
     public init(operation: String, file: String, value: String? = nil, errno: Int32? = nil, detail: String? = nil) {
         self.operation = operation
         self.file = file

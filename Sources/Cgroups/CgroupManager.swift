@@ -6,9 +6,36 @@ import Glibc
 /// it, inside a subtree named `subtreeName`; it never creates cgroups elsewhere.
 public final class CgroupManager {
     private let driver: any CgroupDriver
+    private let lockFD: Int32
 
-    init(driver: any CgroupDriver) {
+    init(driver: any CgroupDriver) throws {
         self.driver = driver
+        lockFD = try Self.lockSubtree(driver.jobsDirectories[0])
+    }
+
+    deinit {
+        Glibc.close(lockFD)
+    }
+
+    /// Takes an exclusive flock(2) on the jobs directory for the manager's lifetime. Two
+    /// daemons sharing a subtree would each take the other's job cgroups for leftovers of a
+    /// crash and kill them, so the second one fails instead.
+    private static func lockSubtree(_ directory: String) throws -> Int32 {
+        let fd = Glibc.open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else {
+            throw CgroupError(operation: "open", file: directory, errno: errno)
+        }
+        guard flock(fd, LOCK_EX | LOCK_NB) != 0 else { return fd }
+
+        let code = errno
+        Glibc.close(fd)
+        if code == EWOULDBLOCK {
+            throw CgroupError(
+                operation: CgroupError.lockOperation, file: directory,
+                detail: "another process, usually another jobd, uses this cgroup subtree; give each jobd its own "
+                    + "--cgroup-root")
+        }
+        throw CgroupError(operation: CgroupError.lockOperation, file: directory, errno: code)
     }
 
     public var version: CgroupVersion { driver.version }
@@ -63,7 +90,7 @@ public final class CgroupManager {
                 }
                 own.append((mount.controllers, directory))
             }
-            return CgroupManager(
+            return try CgroupManager(
                 driver: try CgroupV1Driver(own: own, subtreeName: subtreeName, host: host, ioDevice: device))
         }
 
@@ -78,7 +105,7 @@ public final class CgroupManager {
                 operation: "detect", file: "/proc/self/cgroup",
                 detail: "the process's v2 cgroup is not visible below \(mount.mountPoint)")
         }
-        return CgroupManager(
+        return try CgroupManager(
             driver: try CgroupV2Driver(
                 currentDirectory: directory, subtreeName: subtreeName, host: host, ioDevice: device))
     }

@@ -184,17 +184,7 @@ final class CgroupV1Driver: CgroupDriver {
     }
 
     private func requireControllers(for limits: ResourceLimits) throws {
-        var needed = [("pids", "max_pids")]
-        if limits.cpuPercent != nil {
-            needed.append(("cpu", "CPU limit"))
-        }
-        if limits.memoryBytes != nil {
-            needed.append(("memory", "memory limit"))
-        }
-        if limits.ioBytesPerSecond != nil {
-            needed.append(("blkio", "disk I/O limit"))
-        }
-        for (controller, limit) in needed where directory(of: controller, name: "") == nil {
+        for (controller, limit) in limits.requiredControllers(ioController: "blkio") where directory(of: controller, name: "") == nil {
             throw CgroupError(
                 operation: "create", file: "/proc/self/mountinfo",
                 detail: "the \(controller) controller needed for the \(limit) is not mounted; "

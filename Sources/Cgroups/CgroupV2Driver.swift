@@ -154,17 +154,7 @@ final class CgroupV2Driver: CgroupDriver {
     // MARK: - Steps
 
     private func requireControllers(for limits: ResourceLimits) throws {
-        var needed = [("pids", "max_pids")]
-        if limits.cpuPercent != nil {
-            needed.append(("cpu", "CPU limit"))
-        }
-        if limits.memoryBytes != nil {
-            needed.append(("memory", "memory limit"))
-        }
-        if limits.ioBytesPerSecond != nil {
-            needed.append(("io", "disk I/O limit"))
-        }
-        for (controller, limit) in needed where !enabledControllers.contains(controller) {
+        for (controller, limit) in limits.requiredControllers(ioController: "io") where !enabledControllers.contains(controller) {
             throw CgroupError(
                 operation: "create", file: ownDirectory + "/cgroup.controllers",
                 detail: "the \(controller) controller needed for the \(limit) is not available to jobd's cgroup; "

@@ -96,3 +96,22 @@ public struct ResourceLimits: Equatable, Sendable {
         Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
     }
 }
+
+extension ResourceLimits {
+    /// Returns each controller these limits need, with the limit's name for error messages.
+    /// pids is always needed because every job gets a pids cap; `ioController` is `blkio` on
+    /// cgroup v1 and `io` on v2.
+    func requiredControllers(ioController: String) -> [(controller: String, limit: String)] {
+        var needed = [(controller: "pids", limit: "max_pids")]
+        if cpuPercent != nil {
+            needed.append(("cpu", "CPU limit"))
+        }
+        if memoryBytes != nil {
+            needed.append(("memory", "memory limit"))
+        }
+        if ioBytesPerSecond != nil {
+            needed.append((ioController, "disk I/O limit"))
+        }
+        return needed
+    }
+}

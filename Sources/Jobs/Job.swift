@@ -151,9 +151,13 @@ public final class Job {
 
     private func leaderExited() {
         if let cgroup {
-            // The job is its cgroup: nothing may outlive the leader.
+            // The job is its cgroup: nothing may outlive the leader. An empty cgroup stays empty,
+            // since only a member can fork into it, so the kill (on v1 a freeze, a poll for
+            // FROZEN and a thaw) is skipped for the common job that leaves nothing behind.
             do {
-                try cgroup.killAll()
+                if try !cgroup.members().isEmpty {
+                    try cgroup.killAll()
+                }
             } catch {
                 cleanupErrors.append("killing the rest of cgroup \(cgroup.name) failed: \(error)")
             }

@@ -233,11 +233,15 @@ public final class JobManager {
         return problems
     }
 
+    /// Kills what is left in `cgroup` and removes it; returns what happened, for jobd's log, so
+    /// that no process is killed without a trace.
     private static func killAndRemove(_ cgroup: Cgroup) -> [String] {
         do {
+            let survivors = try cgroup.members().count
             try cgroup.killAll()
             try cgroup.remove(timeout: .seconds(5))
-            return []
+            if survivors == 0 { return [] }
+            return ["killed \(survivors) processes left in the cgroup of job \(cgroup.name) from before the restart"]
         } catch {
             return ["cleaning up the leftover cgroup \(cgroup.name) failed: \(error)"]
         }

@@ -140,9 +140,11 @@ extension Invocation {
         }
         options.command = command
 
-        // After it, only start flags are jobctl's, and only until the first "--".
+        // After it, only start flags are jobctl's, and only until the first "--". That "--"
+        // belongs to the command (`printf '%s' a -- b`), so it is kept as an argument.
         while let argument = scanner.peek() {
             if !sawSeparator && argument == "--" {
+                options.arguments.append(argument)
                 scanner.skip()
                 sawSeparator = true
             } else if !sawSeparator && startFlagNames.contains(ArgumentScanner.flagName(argument)) {

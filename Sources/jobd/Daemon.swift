@@ -19,6 +19,7 @@ final class Daemon {
     private let manager: JobManager
     private let server: GRPCServer
     private let service: JobServiceProvider
+    private let stateLockFD: Int32
     private var isShuttingDown = false
 
     /// Sets up every component and recovers jobs from the state directory; listens only in `run`.
@@ -27,6 +28,7 @@ final class Daemon {
         self.logger = logger
 
         try Self.createStateDirectory(configuration.stateDirectory)
+        stateLockFD = try Self.lockStateDirectory(configuration.stateDirectory)
         loop = try EventLoop()
         ring = try IORing(loop: loop)
 
@@ -38,6 +40,10 @@ final class Daemon {
                 ioDevice: configuration.ioDevice)
             logger.info("cgroups ready", ["version": manager.version, "subtree": configuration.cgroupSubtree])
             cgroups = manager
+        } catch let error as CgroupError where error.isSubtreeInUse {
+            // Running without cgroups here would hide a configuration mistake: the other
+            // jobd's jobs are in this subtree.
+            throw StartupError(description: "\(error)")
         } catch {
             cgroupsUnavailableReason = "\(error)"
             logger.warning(
@@ -106,7 +112,7 @@ final class Daemon {
 
     private func recover() throws {
         for problem in try manager.recover() {
-            logger.warning("recovery problem", ["detail": problem])
+            logger.warning("recovery warning", ["detail": problem])
         }
         logger.info("state recovered", ["jobs": manager.allJobs.count, "state_dir": configuration.stateDirectory])
     }
@@ -148,6 +154,28 @@ final class Daemon {
         service.shutDown(completion: finishOne)
         // Calls in flight get the grace period plus time for the jobs' final statuses to reach clients.
         server.shutdown(gracePeriod: configuration.stopGrace + .seconds(5), completion: finishOne)
+    }
+
+    /// Takes an exclusive flock(2) on the state directory for jobd's lifetime: two daemons on
+    /// one state directory would overwrite each other's job records and logs. The kernel
+    /// releases the lock when jobd exits, even by SIGKILL.
+    private static func lockStateDirectory(_ path: String) throws -> Int32 {
+        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else {
+            throw StartupError(description: "cannot open the state directory \"\(path)\": \(SystemError(errno: errno, call: "open", subject: path).reason)")
+        }
+        if flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            let code = errno
+            close(fd)
+            if code == EWOULDBLOCK {
+                throw StartupError(
+                    description: "the state directory \"\(path)\" is in use by another jobd: stop it or choose another "
+                        + "--state-dir")
+            }
+            throw StartupError(
+                description: "cannot lock the state directory \"\(path)\": \(SystemError(errno: code, call: "flock", subject: path).reason)")
+        }
+        return fd
     }
 
     private static func createStateDirectory(_ path: String) throws {

@@ -5,6 +5,11 @@ import Reactor
 // reads them from a signalfd instead (signalfd(2) needs them blocked in every thread).
 EventLoop.blockSignals([SIGTERM, SIGINT, SIGHUP])
 
+// A closed stderr pipe (`jobd 2>&1 | tee log` after tee exits) must not kill jobd and orphan its
+// jobs: a failed write then returns EPIPE, which the logger ignores. Jobs start with default
+// dispositions, so they still get SIGPIPE.
+signal(SIGPIPE, SIG_IGN)
+
 let environment = ProcessInfo.processInfo.environment
 let request: ConfigurationRequest
 do {

@@ -47,6 +47,20 @@ final class CgroupV2DriverTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: tree.ownDirectory + "/jobworker/daemon/jobworker"))
     }
 
+    func testSecondManagerOnSameSubtreeFails() throws {
+        var first: CgroupManager? = try tree.detect()
+        XCTAssertNotNil(first)
+
+        XCTAssertThrowsError(try tree.detect()) { error in
+            let cgroupError = error as? CgroupError
+            XCTAssertEqual(cgroupError?.isSubtreeInUse, true, "\(error)")
+            XCTAssertTrue("\(error)".contains("--cgroup-root"), "the message must name the fix: \(error)")
+        }
+
+        first = nil
+        XCTAssertNoThrow(try tree.detect(), "the lock must be released with the first manager")
+    }
+
     func testCreateWritesEveryLimit() throws {
         let manager = try tree.detect()
         let limits = ResourceLimits(cpuPercent: 150, memoryBytes: 256 << 20, ioBytesPerSecond: 10 << 20, maxPids: 100)

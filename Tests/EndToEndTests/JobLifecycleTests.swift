@@ -76,6 +76,15 @@ final class JobLifecycleTests: EndToEndTestCase {
         }
     }
 
+    func testSeparatorAfterCommandReachesJob() throws {
+        let jobd = try startJobd()
+
+        let result = try jobctl(["run", "printf", "%s|", "a", "--", "b", "--memory", "1G"], on: jobd)
+
+        XCTAssertEqual(result.status, 0, result.stderrText)
+        XCTAssertEqual(result.stdoutText, "a|--|b|--memory|1G|", "a -- after the command must reach the job with what follows it")
+    }
+
     func testRunExitsWithJobExitCode() throws {
         let jobd = try startJobd()
         let result = try jobctl(["run", "sh", "-c", "exit 7"], on: jobd)

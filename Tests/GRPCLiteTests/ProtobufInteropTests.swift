@@ -1,12 +1,14 @@
 import GRPCLite
+import TestSupport
 import XCTest
 
 /// Round trips of every field kind against Python protobuf, an independent implementation.
 final class ProtobufInteropTests: XCTestCase {
-    private let script = ProtobufPython.fixturesDirectory.appendingPathComponent("codec_fixtures.py")
+    private let script = FixturePython.packageRoot.appendingPathComponent(
+        "Tests/GRPCLiteTests/Fixtures/protobuf/codec_fixtures.py")
 
     func testDecodesPythonEncodings() throws {
-        let pythonCases = try ProtobufPython.emit(script: script)
+        let pythonCases = try FixturePython.emit(script: script)
         XCTAssertEqual(Set(pythonCases.keys), Set(CodecCases.all.keys), "python and swift case names differ")
 
         for (name, bytes) in pythonCases.sorted(by: { $0.key < $1.key }) {
@@ -20,12 +22,12 @@ final class ProtobufInteropTests: XCTestCase {
     }
 
     func testEncodesPythonBytesExactly() throws {
-        let pythonCases = try ProtobufPython.emit(script: script)
+        let pythonCases = try FixturePython.emit(script: script)
 
         for name in CodecCases.byteExact.sorted() {
             let encoded = CodecCases.all[name]!.serializedBytes()
             XCTAssertEqual(
-                ProtobufPython.hex(encoded), ProtobufPython.hex(pythonCases[name] ?? []),
+                FixturePython.hex(encoded), FixturePython.hex(pythonCases[name] ?? []),
                 "case \(name): swift bytes differ from python bytes")
         }
     }
@@ -33,7 +35,7 @@ final class ProtobufInteropTests: XCTestCase {
     func testPythonParsesSwiftEncodings() throws {
         let encoded = CodecCases.all.mapValues { $0.serializedBytes() }
 
-        let results = try ProtobufPython.check(script: script, encoded: encoded)
+        let results = try FixturePython.check(script: script, encoded: encoded)
 
         XCTAssertEqual(Set(results.keys), Set(encoded.keys))
         for (name, mismatch) in results.sorted(by: { $0.key < $1.key }) {
@@ -49,7 +51,7 @@ final class ProtobufInteropTests: XCTestCase {
             return unpacked.serializedBytes()
         }
 
-        let results = try ProtobufPython.check(script: script, encoded: encoded)
+        let results = try FixturePython.check(script: script, encoded: encoded)
 
         for (name, mismatch) in results.sorted(by: { $0.key < $1.key }) {
             XCTAssertNil(mismatch ?? nil, "case \(name), packed fields written unpacked and vice versa")
@@ -57,7 +59,7 @@ final class ProtobufInteropTests: XCTestCase {
     }
 
     func testSkipsUnknownFieldsOfPythonEncodings() throws {
-        let pythonCases = try ProtobufPython.emit(script: script)
+        let pythonCases = try FixturePython.emit(script: script)
 
         for (name, bytes) in pythonCases.sorted(by: { $0.key < $1.key }) {
             let decoded = try OnlyString(serializedBytes: bytes)

@@ -1,10 +1,12 @@
 import GRPCLite
 import JobAPI
+import TestSupport
 import XCTest
 
 /// jobworker.v1 messages against Python protobuf code generated from proto/jobworker/v1/jobworker.proto.
 final class JobAPIInteropTests: XCTestCase {
-    private let script = FixturePython.fixturesDirectory.appendingPathComponent("jobapi_fixtures.py")
+    private let script = FixturePython.packageRoot.appendingPathComponent(
+        "Tests/JobAPITests/Fixtures/jobapi_fixtures.py")
 
     func testDecodesPythonEncodings() throws {
         let pythonCases = try FixturePython.emit(script: script)

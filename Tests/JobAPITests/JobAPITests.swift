@@ -1,5 +1,6 @@
 import GRPCLite
 import JobAPI
+import TestSupport
 import XCTest
 
 final class JobAPITests: XCTestCase {

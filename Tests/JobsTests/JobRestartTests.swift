@@ -56,7 +56,7 @@ final class JobRestartTests: XCTestCase {
         let manager = try harness.restartManager()
         let problems = try manager.recover()
 
-        XCTAssertEqual(problems, [])
+        XCTAssertEqual(problems, ["killed 1 processes left in the cgroup of job \(id) from before the restart"])
         let status = try XCTUnwrap(manager.job(id: id)?.status)
         XCTAssertEqual(status.state, .stopped)
         XCTAssertEqual(status.signal, SIGKILL)

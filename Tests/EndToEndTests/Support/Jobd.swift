@@ -41,8 +41,10 @@ final class Jobd {
                 return Jobd(process: process, logPath: logPath, address: address)
             }
             if process.wait(timeout: .milliseconds(50)) {
+                // Read the log again: jobd may have written its last lines after the read above.
+                let finalLog = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? log
                 throw SubprocessError(
-                    message: "jobd exited with \(process.waitStatusDescription) before listening:\n\(log)")
+                    message: "jobd exited with \(process.waitStatusDescription) before listening:\n\(finalLog)")
             }
         }
         process.signal(SIGKILL)

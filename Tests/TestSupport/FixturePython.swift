@@ -5,20 +5,18 @@ import XCTest
 ///
 /// The venv is $JOBWORKER_VENV, set by `make test`, else <package root>/.venv from `make venv`.
 /// Without it the interop tests skip, except under CI=true where they fail.
-enum ProtobufPython {
-    static let packageRoot = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent()  // GRPCLiteTests
+public enum FixturePython {
+    public static let packageRoot = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent()  // TestSupport
         .deletingLastPathComponent()  // Tests
         .deletingLastPathComponent()
 
-    static let fixturesDirectory = packageRoot.appendingPathComponent("Tests/GRPCLiteTests/Fixtures/protobuf")
-
-    struct Failure: Error, CustomStringConvertible {
-        let description: String
+    public struct Failure: Error, CustomStringConvertible {
+        public let description: String
     }
 
     /// Returns the venv's python, or throws XCTSkip (outside CI) or a failure (CI=true) when it is missing.
-    static func interpreter() throws -> String {
+    public static func interpreter() throws -> String {
         let environment = ProcessInfo.processInfo.environment
         let venv = environment["JOBWORKER_VENV"] ?? packageRoot.appendingPathComponent(".venv").path
         let python = venv + "/bin/python"
@@ -33,10 +31,10 @@ enum ProtobufPython {
     }
 
     /// Runs `script` with `arguments` and returns when it exits 0; throws with its stderr otherwise.
-    static func run(script: URL, arguments: [String]) throws {
+    public static func run(script: URL, arguments: [String]) throws {
         let python = try interpreter()
         let errorURL = FileManager.default.temporaryDirectory
-            .appendingPathComponent("protobuf-python-\(UUID().uuidString).stderr")
+            .appendingPathComponent("fixture-python-\(UUID().uuidString).stderr")
         _ = FileManager.default.createFile(atPath: errorURL.path, contents: nil)
         defer { try? FileManager.default.removeItem(at: errorURL) }
 
@@ -58,7 +56,7 @@ enum ProtobufPython {
     }
 
     /// Runs `script emit OUT` and returns its {case name: encoded bytes}.
-    static func emit(script: URL) throws -> [String: [UInt8]] {
+    public static func emit(script: URL) throws -> [String: [UInt8]] {
         let output = temporaryFile("emit.json")
         defer { try? FileManager.default.removeItem(at: output) }
         try run(script: script, arguments: ["emit", output.path])
@@ -68,7 +66,7 @@ enum ProtobufPython {
     }
 
     /// Runs `script check IN OUT` on Swift encodings; returns {case name: mismatch, nil when equal}.
-    static func check(script: URL, encoded: [String: [UInt8]]) throws -> [String: String?] {
+    public static func check(script: URL, encoded: [String: [UInt8]]) throws -> [String: String?] {
         let input = temporaryFile("check-in.json")
         let output = temporaryFile("check-out.json")
         defer {
@@ -80,7 +78,7 @@ enum ProtobufPython {
         return try JSONDecoder().decode([String: String?].self, from: Data(contentsOf: output))
     }
 
-    static func hex(_ bytes: [UInt8]) -> String {
+    public static func hex(_ bytes: [UInt8]) -> String {
         let digits = Array("0123456789abcdef".utf8)
         var text: [UInt8] = []
         text.reserveCapacity(bytes.count * 2)
@@ -91,7 +89,7 @@ enum ProtobufPython {
         return String(decoding: text, as: UTF8.self)
     }
 
-    static func bytes(fromHex text: String) throws -> [UInt8] {
+    public static func bytes(fromHex text: String) throws -> [UInt8] {
         let digits = Array(text.utf8)
         guard digits.count % 2 == 0 else {
             throw Failure(description: "invalid hex string of odd length \(digits.count)")
@@ -119,6 +117,6 @@ enum ProtobufPython {
     }
 
     private static func temporaryFile(_ suffix: String) -> URL {
-        FileManager.default.temporaryDirectory.appendingPathComponent("protobuf-\(UUID().uuidString)-\(suffix)")
+        FileManager.default.temporaryDirectory.appendingPathComponent("fixture-\(UUID().uuidString)-\(suffix)")
     }
 }
