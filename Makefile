@@ -13,6 +13,7 @@ RUN_DIR ?= $(HOME)/.jobworker
 # Extra jobd flags for make run, e.g. JOBD_FLAGS="--cgroup-root mine --listen 127.0.0.1:50052".
 JOBD_FLAGS ?=
 QUICK ?=
+REPEAT ?=
 
 .PHONY: all deps venv build api cli run test bench fmt clean
 
@@ -61,7 +62,7 @@ bench: deps api cli
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(BENCH_APT_PKGS); \
 	fi
 	$(SWIFT) build -c release --product jobworker-loadgen
-	QUICK=$(QUICK) perf/run
+	QUICK=$(QUICK) REPEAT=$(REPEAT) perf/run
 
 fmt:
 	$(SWIFT) format --in-place --recursive --configuration .swift-format Sources Tests Package.swift
