@@ -65,7 +65,7 @@ bench: deps api cli
 	QUICK=$(QUICK) REPEAT=$(REPEAT) perf/run
 
 fmt:
-	$(SWIFT) format --in-place --recursive --configuration .swift-format Sources Tests Package.swift
+	$(SWIFT) format --in-place --recursive --configuration .swift-format Sources Tests perf/loadgen Package.swift
 
 clean:
 	$(SWIFT) package clean
