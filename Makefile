@@ -6,12 +6,14 @@ VENV ?= .venv
 PYTHON ?= python3
 PKGS := openssl liburing libnghttp2
 APT_PKGS := libssl-dev liburing-dev libnghttp2-dev pkg-config openssl
+BENCH_APT_PKGS := redis-server nghttp2-server gcc
 GRPCIO_VERSION := 1.85.1
 PROTOBUF_VERSION := 7.36.2
 RUN_DIR ?= $(HOME)/.jobworker
 # Extra jobd flags for make run, e.g. JOBD_FLAGS="--cgroup-root mine --listen 127.0.0.1:50052".
 JOBD_FLAGS ?=
 QUICK ?=
+REPEAT ?=
 
 .PHONY: all deps venv build api cli run test bench fmt clean
 
@@ -53,11 +55,17 @@ test: deps
 	$(SWIFT) build --build-tests
 	JOBWORKER_VENV=$(abspath $(VENV)) $(SWIFT) test --skip-build --disable-swift-testing
 
+# The baselines need Redis (pub/sub, TLS) and nghttpd; the load generator is a release build.
 bench: deps api cli
-	QUICK=$(QUICK) perf/run
+	@if ! command -v redis-server >/dev/null || ! command -v nghttpd >/dev/null; then \
+		echo "installing $(BENCH_APT_PKGS) with apt-get"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(BENCH_APT_PKGS); \
+	fi
+	$(SWIFT) build -c release --product jobworker-loadgen
+	QUICK=$(QUICK) REPEAT=$(REPEAT) perf/run
 
 fmt:
-	$(SWIFT) format --in-place --recursive --configuration .swift-format Sources Tests Package.swift
+	$(SWIFT) format --in-place --recursive --configuration .swift-format Sources Tests perf/loadgen Package.swift
 
 clean:
 	$(SWIFT) package clean

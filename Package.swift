@@ -29,6 +29,7 @@ let package = Package(
             name: "jobd",
             dependencies: ["Reactor", "Cgroups", "Jobs", "GRPCLite", "JobAPI", "CSystem", "COpenSSL"]),
         .executableTarget(name: "jobctl", dependencies: ["GRPCLite", "JobAPI"]),
+        .executableTarget(name: "jobworker-loadgen", dependencies: ["GRPCLite", "JobAPI", "Reactor"], path: "perf/loadgen"),
 
         // Blocks SIGHUP before the test process starts its threads, so the signalfd test
         // receives a process-directed signal instead of the default action ending the run.

@@ -105,8 +105,11 @@ static void run_job(unsigned long index) {
     for (int c = 0; c < controller_count; c++) {
         close(procs[c]);
         snprintf(path, sizeof path, "%s/job-%lu", bases[c], index);
+        // A v1 cgroup can stay busy for a moment after its last process was reaped, so
+        // EBUSY is retried, for at most one second.
+        double deadline = now_seconds() + 1;
         while (rmdir(path) != 0) {
-            if (errno != EBUSY) {
+            if (errno != EBUSY || now_seconds() > deadline) {
                 fprintf(stderr, "kernel_baseline: rmdir %s failed: %s\n", path, strerror(errno));
                 exit(1);
             }
