@@ -122,10 +122,16 @@ final class ServerCall {
 
     static let responseHeaders: [HTTP2Header] = [(":status", "200"), ("content-type", "application/grpc")]
 
+    /// The longest encoded `grpc-message` sent. nghttp2 refuses a header block larger than the
+    /// peer's limit (64 KiB by default), which would leave the call without trailers, so longer
+    /// messages are cut to this size.
+    static let maxEncodedMessageBytes = 8192
+
     static func trailers(for status: Status) -> [HTTP2Header] {
         var trailers: [HTTP2Header] = [("grpc-status", String(status.code.rawValue))]
         if !status.message.isEmpty {
-            trailers.append(("grpc-message", PercentEncoding.encode(status.message)))
+            let message = PercentEncoding.encode(status.message, maxBytes: maxEncodedMessageBytes)
+            trailers.append(("grpc-message", message))
         }
         return trailers
     }

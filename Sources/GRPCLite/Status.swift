@@ -108,17 +108,30 @@ extension Status {
 /// The percent-encoding of `grpc-message`: bytes outside printable ASCII (0x20...0x7E) and `%`
 /// itself become `%XX` of the UTF-8 bytes (gRPC over HTTP/2 protocol, "Responses").
 enum PercentEncoding {
-    static func encode(_ message: String) -> String {
+    /// The marker that ends a message cut by `encode(_:maxBytes:)`.
+    static let truncationMarker = "...(truncated)"
+
+    /// Encodes `message`; when the encoding would pass `maxBytes`, it is cut at a character
+    /// boundary and ends with `truncationMarker`, so the result is never longer than `maxBytes`.
+    static func encode(_ message: String, maxBytes: Int = .max) -> String {
         var out = ""
-        out.reserveCapacity(message.utf8.count)
-        for byte in message.utf8 {
-            if byte >= 0x20 && byte <= 0x7E && byte != UInt8(ascii: "%") {
-                out.unicodeScalars.append(Unicode.Scalar(byte))
-            } else {
-                out += "%"
-                out += hexDigit(byte >> 4)
-                out += hexDigit(byte & 0xF)
+        out.reserveCapacity(min(message.utf8.count, maxBytes))
+        let limit = maxBytes - truncationMarker.utf8.count
+        for character in message {
+            var piece = ""
+            for byte in character.utf8 {
+                if byte >= 0x20 && byte <= 0x7E && byte != UInt8(ascii: "%") {
+                    piece.unicodeScalars.append(Unicode.Scalar(byte))
+                } else {
+                    piece += "%"
+                    piece += hexDigit(byte >> 4)
+                    piece += hexDigit(byte & 0xF)
+                }
             }
+            if out.utf8.count + piece.utf8.count > limit && maxBytes != .max {
+                return out + truncationMarker
+            }
+            out += piece
         }
         return out
     }

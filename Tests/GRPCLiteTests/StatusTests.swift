@@ -71,6 +71,29 @@ final class StatusTests: XCTestCase {
         }
     }
 
+    func testPercentEncodingCutsLongMessages() {
+        let long = String(repeating: "é", count: 10_000)
+
+        let encoded = PercentEncoding.encode(long, maxBytes: 100)
+
+        XCTAssertLessThanOrEqual(encoded.utf8.count, 100)
+        XCTAssertTrue(encoded.hasSuffix(PercentEncoding.truncationMarker), encoded)
+        XCTAssertTrue(encoded.hasPrefix("%C3%A9"), encoded)
+        XCTAssertFalse(
+            encoded.dropLast(PercentEncoding.truncationMarker.count).hasSuffix("%C3"),
+            "the cut must not split a character: \(encoded)")
+    }
+
+    func testTrailersBoundTheMessage() {
+        let status = Status(.failedPrecondition, String(repeating: "x", count: 200_000))
+
+        let trailers = ServerCall.trailers(for: status)
+
+        let message = trailers.first { $0.0 == "grpc-message" }?.1 ?? ""
+        XCTAssertLessThanOrEqual(message.utf8.count, ServerCall.maxEncodedMessageBytes)
+        XCTAssertTrue(message.hasSuffix(PercentEncoding.truncationMarker))
+    }
+
     func testPercentDecodingKeepsMalformedSequences() {
         let table: [(description: String, encoded: String, plain: String)] = [
             ("truncated", "50%2", "50%2"),
