@@ -186,6 +186,8 @@ final class ClientConnection: Connection {
                     cancel(call, status: Status(.cancelled, "cancelled by the client"))
                     return
                 }
+                // The handler may have cancelled the call itself, through a ClientCallHandle.
+                if call.isFinished { return }
             }
         } catch {
             cancel(call, status: Status(error.code, "response from \(authority): \(error.message)"))

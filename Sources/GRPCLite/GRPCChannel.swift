@@ -174,6 +174,8 @@ public final class GRPCChannel {
         let connection: ClientConnection
         do {
             let tls = try TLSSession(context: context, serverName: serverName)
+            // NOTE: each channel has its own 128 KiB of read buffers, unlike GRPCClient's
+            // connections, which share one set; sharing them per loop would need loop state.
             connection = ClientConnection(
                 loop: loop, fd: fd, tls: tls, buffers: ConnectionBuffers(), authority: authority,
                 connecting: !connected, maxMessageSize: options.maxReceiveMessageSize,

@@ -123,6 +123,7 @@ final class GRPCChannelTests: XCTestCase {
 
         XCTAssertTrue(finished)
         XCTAssertEqual(status?.code, .cancelled)
+        XCTAssertEqual(messages, 10, "messages arrived after the cancel")
         XCTAssertTrue(server.wait { server.counter("cancelled") == 1 }, "the server saw no cancel")
     }
 
@@ -194,5 +195,71 @@ final class GRPCChannelTests: XCTestCase {
         guard case .failure(let status) = second else { return XCTFail("second call succeeded after close") }
         XCTAssertEqual(status.code, .unavailable)
         XCTAssertEqual(loop.registeredCount, registeredBefore)
+    }
+
+    /// Cancelling inside `onMessage` stops delivery at once, also for the rest of a DATA frame
+    /// that carries five messages.
+    func testServerStreamingCancelInsideFrame() throws {
+        let server = try RawHTTP2Server(tls: fixtures.server) { peer, stream in
+            let messages = (0..<5).flatMap { MessageFraming.frame(EchoResponse(index: Int32($0)).serializedBytes()) }
+            try peer.send([
+                RawHTTP2Server.responseHeaders(stream: stream),
+                RawFrame(type: RawFrame.data, flags: 0, stream: stream, payload: messages),
+            ])
+            _ = peer.readFrame(timeout: 5) { $0.type == RawFrame.rstStream }
+        }
+        defer { server.stop() }
+        let channel = try makeChannel(port: server.port)
+        defer { channel.close() }
+        var messages = 0
+        var status: Status?
+        var handle: ClientCallHandle?
+        handle = channel.startServerStreaming(
+            EchoProto.service + "Stream", request: [], timeout: .seconds(10),
+            onMessage: { _ in
+                messages += 1
+                if messages == 2 { handle?.cancel() }
+            },
+            onFinish: { status = $0 })
+        let finished = try loop.run(until: { status != nil }, timeout: .seconds(10))
+
+        XCTAssertTrue(finished)
+        XCTAssertEqual(status?.code, .cancelled)
+        XCTAssertEqual(messages, 2, "messages arrived after the cancel")
+    }
+
+    /// A 200 response without grpc-status, as nghttpd sends for a file, is OK only with
+    /// `acceptsPlainHTTPResponses`; by default its content-type makes it UNKNOWN.
+    func testUnaryPlainHTTPResponse() throws {
+        let body = MessageFraming.frame(EchoResponse(text: "file").serializedBytes())
+        for accepts in [true, false] {
+            let server = try RawHTTP2Server(tls: fixtures.server) { peer, stream in
+                try peer.send([
+                    RawHTTP2Client.headersFrame(
+                        stream: stream, [(":status", "200"), ("content-type", "application/octet-stream")]),
+                    RawFrame(type: RawFrame.data, flags: RawFrame.endStream, stream: stream, payload: body),
+                ])
+                _ = peer.readFrame(timeout: 2) { _ in false }
+            }
+            defer { server.stop() }
+            let channel = try makeChannel(port: server.port)
+            defer { channel.close() }
+            var result: Result<[UInt8], Status>?
+            channel.startUnary(
+                EchoProto.service + "Unary", request: [], timeout: .seconds(10), acceptsPlainHTTPResponses: accepts
+            ) { result = $0 }
+            XCTAssertTrue(try loop.run(until: { result != nil }, timeout: .seconds(10)))
+
+            switch result {
+            case .success(let bytes):
+                XCTAssertTrue(accepts, "plain HTTP response accepted without the flag")
+                XCTAssertEqual(try EchoResponse(serializedBytes: bytes).text, "file")
+            case .failure(let status):
+                XCTAssertFalse(accepts, "plain HTTP response rejected with the flag: \(status)")
+                XCTAssertEqual(status.code, .unknown)
+            case nil:
+                XCTFail("no result")
+            }
+        }
     }
 }

@@ -185,4 +185,28 @@ final class InteropClientTests: XCTestCase {
         XCTAssertEqual(streamStatus?.code, .ok, streamStatus?.description ?? "")
         XCTAssertEqual(streamMessages, 10_000)
     }
+
+    /// Cancelling from inside `onMessage` stops delivery at once, even within a DATA frame
+    /// that carries more messages, as grpcio's frames do.
+    func testChannelCancelInsideOnMessage() throws {
+        let loop = try EventLoop()
+        let channel = try GRPCChannel(loop: loop, host: "127.0.0.1", port: port, tls: fixtures.client)
+        defer { channel.close() }
+        var messages = 0
+        var status: Status?
+        var handle: ClientCallHandle?
+        handle = channel.startServerStreaming(
+            "/interop.v1.Echo/Stream", request: EchoRequest(count: 100_000, responseSize: 10).serializedBytes(),
+            timeout: .seconds(60),
+            onMessage: { _ in
+                messages += 1
+                if messages == 10 { handle?.cancel() }
+            },
+            onFinish: { status = $0 })
+        let finished = try loop.run(until: { status != nil }, timeout: .seconds(30))
+
+        XCTAssertTrue(finished)
+        XCTAssertEqual(status?.code, .cancelled)
+        XCTAssertEqual(messages, 10, "messages arrived after the cancel")
+    }
 }
