@@ -3,8 +3,8 @@ import Reactor
 
 /// A non-blocking gRPC client connection over HTTP/2 and mutual TLS 1.3 on the caller's
 /// `EventLoop`: many calls share one connection as HTTP/2 streams (RFC 9113, section 5).
-/// Results arrive through callbacks on the loop thread, never inside the `start` method
-/// that began the call.
+/// Results arrive through callbacks on the loop thread, after the method that started the
+/// call has returned, except when nghttp2 rejects the request outright.
 ///
 /// Not thread-safe: create, use and close it on the loop's thread. Calls beyond the
 /// server's SETTINGS_MAX_CONCURRENT_STREAMS, and calls started before the handshake ends,
@@ -53,11 +53,15 @@ public final class GRPCChannel {
         connect(context: context)
     }
 
+    /// Closes the connection without GOAWAY if `close()` was not called. Calls in flight and
+    /// queued finish with UNAVAILABLE, and `onClose` does not run.
     deinit {
+        onClose = nil
         if let connection, connection.state != .closed {
             connection.onClose = nil
             connection.close(reason: nil)
         }
+        failQueuedCalls(Status(.unavailable, "channel to \(authority) released while calls were queued"))
     }
 
     /// True once the server's HTTP/2 SETTINGS arrived after the TLS handshake, until the
@@ -69,9 +73,9 @@ public final class GRPCChannel {
     /// counts from this call, including time spent in the queue.
     ///
     /// With `acceptsPlainHTTPResponses`, a response with HTTP status 200 and no grpc-status
-    /// counts as OK, for plain HTTP/2 servers such as nghttpd serving a file; its body, if
-    /// any, must still be gRPC-framed messages. Off by default: a gRPC server must send a
-    /// status (gRPC over HTTP/2, "Responses").
+    /// counts as OK, for plain HTTP/2 servers such as nghttpd serving a file. Its body, if
+    /// any, must still be gRPC-framed messages. The flag is off by default because a gRPC
+    /// server must send a status (gRPC over HTTP/2, "Responses").
     @discardableResult
     public func startUnary(
         _ method: String, request: [UInt8], timeout: Duration?, acceptsPlainHTTPResponses: Bool = false,
@@ -174,8 +178,8 @@ public final class GRPCChannel {
         let connection: ClientConnection
         do {
             let tls = try TLSSession(context: context, serverName: serverName)
-            // NOTE: each channel has its own 128 KiB of read buffers, unlike GRPCClient's
-            // connections, which share one set; sharing them per loop would need loop state.
+            // NOTE: each channel has its own 128 KiB of read buffers. GRPCClient's connections
+            // share one set, but sharing them between channels would need state per loop.
             connection = ClientConnection(
                 loop: loop, fd: fd, tls: tls, buffers: ConnectionBuffers(), authority: authority,
                 connecting: !connected, maxMessageSize: options.maxReceiveMessageSize,

@@ -176,7 +176,8 @@ final class InteropClientTests: XCTestCase {
         let finished = try loop.run(
             until: { unaryResults.count == 200 && streamStatus != nil }, timeout: .seconds(60))
 
-        XCTAssertTrue(finished, "\(unaryResults.count) unary calls finished, stream status \(String(describing: streamStatus))")
+        XCTAssertTrue(
+            finished, "\(unaryResults.count) unary calls finished, stream status \(String(describing: streamStatus))")
         let failures = unaryResults.compactMap { result -> Status? in
             if case .failure(let status) = result { return status }
             return nil

@@ -20,7 +20,8 @@ enum OutputBenchmark {
 
         let harness = try Harness()
         let control = try harness.connectChannels(count: 1, server: server, tls: tls)[0]
-        let connections = subscribers == 0 ? [] : try harness.connectChannels(count: subscribers, server: server, tls: tls)
+        let connections =
+            subscribers == 0 ? [] : try harness.connectChannels(count: subscribers, server: server, tls: tls)
         defer {
             control.close()
             connections.forEach { $0.close() }
