@@ -18,13 +18,16 @@ final class ClientCall {
     var deadlineTimer: TimerID?
     let onMessage: ([UInt8]) -> Bool
     let onFinish: (Status) -> Void
+    /// Treats a 200 response without grpc-status as OK, for plain HTTP/2 servers.
+    let acceptsPlainHTTPResponses: Bool
     private(set) var status: Status?
 
     init(
-        method: String, request: [UInt8], maxMessageSize: Int, onMessage: @escaping ([UInt8]) -> Bool,
-        onFinish: @escaping (Status) -> Void
+        method: String, request: [UInt8], maxMessageSize: Int, acceptsPlainHTTPResponses: Bool = false,
+        onMessage: @escaping ([UInt8]) -> Bool, onFinish: @escaping (Status) -> Void
     ) {
         self.method = method
+        self.acceptsPlainHTTPResponses = acceptsPlainHTTPResponses
         self.outbound.append(MessageFraming.frame(request))
         self.deframer = MessageDeframer(maxMessageSize: maxMessageSize)
         self.onMessage = onMessage
@@ -54,6 +57,9 @@ final class ClientCall {
         if let httpStatus = headers.first(where: { $0.name == ":status" }).flatMap({ Int($0.value) }), httpStatus != 200
         {
             return Status.fromHTTPStatus(httpStatus)
+        }
+        if acceptsPlainHTTPResponses && value("grpc-status") == nil {
+            return .ok
         }
         if let contentType = headers.first(where: { $0.name == "content-type" })?.value,
             !contentType.hasPrefix("application/grpc")

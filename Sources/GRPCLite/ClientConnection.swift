@@ -18,6 +18,12 @@ final class ClientConnection: Connection {
     private(set) var closeReason: String?
     private(set) var receivedGoAway = false
     private(set) var sawResponse = false
+    /// Runs on each SETTINGS frame from the server; the first one means calls may start
+    /// within the server's SETTINGS_MAX_CONCURRENT_STREAMS.
+    var onSettings: (() -> Void)?
+    /// Runs once when the connection closes, after its calls have finished; nil after an
+    /// orderly close.
+    var onClose: ((String?) -> Void)?
 
     init(
         loop: EventLoop, fd: Int32, tls: TLSSession, buffers: ConnectionBuffers, authority: String, connecting: Bool,
@@ -38,21 +44,27 @@ final class ClientConnection: Connection {
 
     var activeCallCount: Int { calls.count }
 
+    /// The number of calls the server allows in flight at once, from its SETTINGS frame.
+    var maxConcurrentCalls: Int { http2.map { Int($0.remoteMaxConcurrentStreams) } ?? 0 }
+
     // MARK: - Calls
 
     /// Starts a call; `onMessage` returns false to cancel it, and `onFinish` runs once with
     /// the final status (also when the call cannot start).
     /// `timeout` is sent as grpc-timeout and enforced locally after `localTimeout`, which
     /// defaults to the same value (tests lengthen it to see the server enforce the deadline).
+    @discardableResult
     func startCall(
         method: String, request: [UInt8], timeout: Duration?, localTimeout: Duration? = nil,
-        onMessage: @escaping ([UInt8]) -> Bool, onFinish: @escaping (Status) -> Void
-    ) {
+        acceptsPlainHTTPResponses: Bool = false, onMessage: @escaping ([UInt8]) -> Bool,
+        onFinish: @escaping (Status) -> Void
+    ) -> ClientCall {
         let call = ClientCall(
-            method: method, request: request, maxMessageSize: maxMessageSize, onMessage: onMessage, onFinish: onFinish)
+            method: method, request: request, maxMessageSize: maxMessageSize,
+            acceptsPlainHTTPResponses: acceptsPlainHTTPResponses, onMessage: onMessage, onFinish: onFinish)
         guard state == .open, let http2, !receivedGoAway else {
             call.finish(Status(.unavailable, "connection to \(authority) is not open"), loop: loop)
-            return
+            return call
         }
         var headers: [HTTP2Header] = [
             (":method", "POST"), (":scheme", "https"), (":path", method.hasPrefix("/") ? method : "/" + method),
@@ -66,7 +78,7 @@ final class ClientConnection: Connection {
             call.stream = try http2.submitRequest(headers: headers)
         } catch {
             call.finish(Status(.unavailable, "cannot start call \(method) on \(authority): \(error)"), loop: loop)
-            return
+            return call
         }
         calls[call.stream] = call
         if let timeout = localTimeout ?? timeout {
@@ -77,6 +89,7 @@ final class ClientConnection: Connection {
             }
         }
         scheduleFlush()
+        return call
     }
 
     /// Resets the call's stream with CANCEL (RFC 9113, section 8.7) and finishes it with `status`.
@@ -115,6 +128,10 @@ final class ClientConnection: Connection {
         for call in open {
             call.finish(Status(.unavailable, closedMessage(reason)), loop: loop)
         }
+        let handler = onClose
+        onClose = nil
+        onSettings = nil
+        handler?(reason)
     }
 
     private func closedMessage(_ reason: String?) -> String {
@@ -169,6 +186,8 @@ final class ClientConnection: Connection {
                     cancel(call, status: Status(.cancelled, "cancelled by the client"))
                     return
                 }
+                // The handler may have cancelled the call itself, through a ClientCallHandle.
+                if call.isFinished { return }
             }
         } catch {
             cancel(call, status: Status(error.code, "response from \(authority): \(error.message)"))
@@ -213,6 +232,10 @@ final class ClientConnection: Connection {
             status = Status(.internal, "server \(authority) reset the stream with HTTP/2 error \(errorCode)")
         }
         call.finish(status, loop: loop)
+    }
+
+    override func http2SettingsReceived() {
+        onSettings?()
     }
 
     override func http2GoAway(lastStreamID: Int32, errorCode: UInt32) {

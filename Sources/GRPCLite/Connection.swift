@@ -134,6 +134,7 @@ class Connection: HTTP2SessionDelegate {
     func http2EndStream(stream: Int32) {}
     func http2StreamClosed(stream: Int32, errorCode: UInt32) {}
     func http2GoAway(lastStreamID: Int32, errorCode: UInt32) {}
+    func http2SettingsReceived() {}
     func http2SentGoAway(reason: String) {
         sentGoAwayReason = reason
     }

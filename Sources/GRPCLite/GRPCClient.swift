@@ -22,6 +22,10 @@ public final class GRPCClient {
         /// How long that PING may go unanswered before the connection is closed and its calls
         /// fail with UNAVAILABLE, so a server that vanished cannot hang a call forever.
         public var keepaliveTimeout: Duration = .seconds(10)
+        /// How many calls a `GRPCChannel` holds while the connection is opening or the server's
+        /// SETTINGS_MAX_CONCURRENT_STREAMS calls are in flight; further calls fail with
+        /// RESOURCE_EXHAUSTED.
+        public var maxQueuedCalls = 1024
 
         public init() {}
     }
@@ -173,7 +177,11 @@ public final class GRPCClient {
             connected = try Socket.connect(fd, to: address)
         } catch {
             Syscall.close(fd)
-            return .failure(connectStatus(errno: error.errno, reason: error.description), retry: true)
+            return .failure(
+                Self.connectStatus(
+                    errno: error.errno, reason: error.description, authority: authority,
+                    connectTimeout: options.connectTimeout),
+                retry: true)
         }
 
         let connection: ClientConnection
@@ -207,12 +215,18 @@ public final class GRPCClient {
                 Status(.unavailable, "connection to \(authority) closed during the TLS handshake"), retry: false)
         }
         if failure.stage == .connecting {
-            return .failure(connectStatus(errno: connection.connectErrno, reason: failure.reason), retry: true)
+            return .failure(
+                Self.connectStatus(
+                    errno: connection.connectErrno, reason: failure.reason, authority: authority,
+                    connectTimeout: options.connectTimeout),
+                retry: true)
         }
-        return .failure(handshakeStatus(failure.reason), retry: false)
+        return .failure(
+            Self.handshakeStatus(failure.reason, authority: authority, serverName: serverName), retry: false)
     }
 
-    private func connectStatus(errno: Int32, reason: String) -> Status {
+    /// Returns the UNAVAILABLE status for a failed connect(2), with the check it calls for.
+    static func connectStatus(errno: Int32, reason: String, authority: String, connectTimeout: Duration) -> Status {
         switch errno {
         case ECONNREFUSED:
             return Status(.unavailable, "connection refused by \(authority): is jobd running?")
@@ -222,13 +236,14 @@ public final class GRPCClient {
                 "cannot reach \(authority): \(String(cString: strerror(errno))): check the address and the network")
         default:
             if reason.contains("timed out") {
-                return Status(.unavailable, "connecting to \(authority) timed out after \(options.connectTimeout)")
+                return Status(.unavailable, "connecting to \(authority) timed out after \(connectTimeout)")
             }
             return Status(.unavailable, "cannot connect to \(authority): \(reason)")
         }
     }
 
-    private func handshakeStatus(_ reason: String) -> Status {
+    /// Returns the UNAVAILABLE status for a failed TLS handshake, with the check it calls for.
+    static func handshakeStatus(_ reason: String, authority: String, serverName: String) -> Status {
         if reason.hasPrefix("server certificate verification failed") {
             return Status(
                 .unavailable,

@@ -36,6 +36,8 @@ protocol HTTP2SessionDelegate: AnyObject {
     /// Reports a closed stream: `errorCode` is 0 after a normal end, else the RST_STREAM code.
     func http2StreamClosed(stream: Int32, errorCode: UInt32)
     func http2GoAway(lastStreamID: Int32, errorCode: UInt32)
+    /// A SETTINGS frame from the peer has been applied (RFC 9113, section 6.5).
+    func http2SettingsReceived()
     /// Reports a GOAWAY with an error that this side sent, e.g. when nghttp2 ends a session
     /// over a protocol violation or a flood; `reason` is the error name and nghttp2's debug text.
     func http2SentGoAway(reason: String)
@@ -202,6 +204,10 @@ final class HTTP2Session {
             if header.flags & UInt8(NGHTTP2_FLAG_ACK.rawValue) != 0 {
                 pingAcknowledgements += 1
             }
+        case Int(NGHTTP2_SETTINGS.rawValue):
+            if header.flags & UInt8(NGHTTP2_FLAG_ACK.rawValue) == 0 {
+                delegate.http2SettingsReceived()
+            }
         case Int(NGHTTP2_GOAWAY.rawValue):
             delegate.http2GoAway(
                 lastStreamID: frame.pointee.goaway.last_stream_id, errorCode: frame.pointee.goaway.error_code)
@@ -240,6 +246,12 @@ final class HTTP2Session {
 
     /// The highest stream id the session has processed, for a GOAWAY's last-stream-id.
     var lastProcessedStreamID: Int32 { nghttp2_session_get_last_proc_stream_id(session) }
+
+    /// The peer's SETTINGS_MAX_CONCURRENT_STREAMS, or nghttp2's assumption before its SETTINGS
+    /// frame arrives (nghttp2_session_get_remote_settings(3)).
+    var remoteMaxConcurrentStreams: UInt32 {
+        nghttp2_session_get_remote_settings(session, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS)
+    }
 
     // MARK: - Submitting frames
 

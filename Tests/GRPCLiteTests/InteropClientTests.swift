@@ -1,5 +1,6 @@
 import Foundation
 import GRPCLite
+import Reactor
 import XCTest
 
 /// GRPCLite's client calls a grpcio server (C core) over mutual TLS.
@@ -153,5 +154,60 @@ final class InteropClientTests: XCTestCase {
             Thread.sleep(forTimeInterval: 0.05)
         }
         return false
+    }
+
+    /// 200 unary calls and a 10,000-message stream at once on one `GRPCChannel`.
+    func testChannelConcurrentCallsOnOneConnection() throws {
+        let loop = try EventLoop()
+        let channel = try GRPCChannel(loop: loop, host: "127.0.0.1", port: port, tls: fixtures.client)
+        defer { channel.close() }
+        var unaryResults: [Result<[UInt8], Status>] = []
+        var streamMessages = 0
+        var streamStatus: Status?
+        for index in 0..<200 {
+            let request = EchoRequest(text: "call \(index)").serializedBytes()
+            channel.startUnary("/interop.v1.Echo/Unary", request: request, timeout: .seconds(30)) {
+                unaryResults.append($0)
+            }
+        }
+        channel.startServerStreaming(
+            "/interop.v1.Echo/Stream", request: EchoRequest(count: 10_000, responseSize: 100).serializedBytes(),
+            timeout: .seconds(60), onMessage: { _ in streamMessages += 1 }, onFinish: { streamStatus = $0 })
+        let finished = try loop.run(
+            until: { unaryResults.count == 200 && streamStatus != nil }, timeout: .seconds(60))
+
+        XCTAssertTrue(
+            finished, "\(unaryResults.count) unary calls finished, stream status \(String(describing: streamStatus))")
+        let failures = unaryResults.compactMap { result -> Status? in
+            if case .failure(let status) = result { return status }
+            return nil
+        }
+        XCTAssertEqual(failures.count, 0, "first failure: \(failures.first.map(\.description) ?? "none")")
+        XCTAssertEqual(streamStatus?.code, .ok, streamStatus?.description ?? "")
+        XCTAssertEqual(streamMessages, 10_000)
+    }
+
+    /// Cancelling from inside `onMessage` stops delivery at once, even within a DATA frame
+    /// that carries more messages, as grpcio's frames do.
+    func testChannelCancelInsideOnMessage() throws {
+        let loop = try EventLoop()
+        let channel = try GRPCChannel(loop: loop, host: "127.0.0.1", port: port, tls: fixtures.client)
+        defer { channel.close() }
+        var messages = 0
+        var status: Status?
+        var handle: ClientCallHandle?
+        handle = channel.startServerStreaming(
+            "/interop.v1.Echo/Stream", request: EchoRequest(count: 100_000, responseSize: 10).serializedBytes(),
+            timeout: .seconds(60),
+            onMessage: { _ in
+                messages += 1
+                if messages == 10 { handle?.cancel() }
+            },
+            onFinish: { status = $0 })
+        let finished = try loop.run(until: { status != nil }, timeout: .seconds(30))
+
+        XCTAssertTrue(finished)
+        XCTAssertEqual(status?.code, .cancelled)
+        XCTAssertEqual(messages, 10, "messages arrived after the cancel")
     }
 }

@@ -1,3 +1,5 @@
+import GRPCLite
+
 /// The `--name value` options of one load generator command, read once and checked.
 struct Arguments {
     let command: String
@@ -57,7 +59,15 @@ struct Arguments {
         return (String(text[..<colon]), port)
     }
 
-    /// Loads the TLS client context from `--ca`, `--cert` and `--key`.
+    /// Returns the GRPCLite TLS settings from `--ca`, `--cert` and `--key`, for the server
+    /// name "localhost" that the benchmark certificates carry.
+    func grpcTLS() throws -> TLSConfiguration {
+        TLSConfiguration(
+            caFile: try string("ca"), certificateFile: try string("cert"), privateKeyFile: try string("key"),
+            serverName: "localhost")
+    }
+
+    /// Loads the OpenSSL client context for Redis from `--ca`, `--cert` and `--key`.
     func tls(alpn: String?) throws -> TLSClientContext {
         try TLSClientContext(
             caFile: string("ca"), certificateFile: string("cert"), privateKeyFile: string("key"), alpn: alpn)

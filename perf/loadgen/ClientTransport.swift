@@ -2,7 +2,7 @@ import COpenSSL
 import Glibc
 import Reactor
 
-/// One client connection on the event loop: a non-blocking TCP socket to a loopback port,
+/// One Redis client connection on the event loop: a non-blocking TCP socket to a loopback port,
 /// optionally wrapped in TLS, that delivers received bytes to `onData` and writes what
 /// `send` queued once per loop batch.
 ///
@@ -81,16 +81,6 @@ final class ClientTransport {
         guard state != .closed else { return }
         output.append(contentsOf: bytes)
         scheduleFlush()
-    }
-
-    /// The protocol the server selected with ALPN, nil without TLS or ALPN (SSL_get0_alpn_selected(3)).
-    var negotiatedProtocol: String? {
-        guard let ssl else { return nil }
-        var data: UnsafePointer<UInt8>?
-        var length: UInt32 = 0
-        SSL_get0_alpn_selected(ssl, &data, &length)
-        guard let data, length > 0 else { return nil }
-        return String(decoding: UnsafeBufferPointer(start: data, count: Int(length)), as: UTF8.self)
     }
 
     /// The number of queued bytes not yet accepted by the kernel.

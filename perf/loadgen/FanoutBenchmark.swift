@@ -1,3 +1,4 @@
+import GRPCLite
 import Glibc
 import JobAPI
 import Reactor
@@ -11,7 +12,7 @@ import Reactor
 enum FanoutBenchmark {
     static func run(_ arguments: Arguments) throws {
         let server = try arguments.server()
-        let tls = try arguments.tls(alpn: "h2")
+        let tls = try arguments.grpcTLS()
         let subscribers = try arguments.int("subscribers")
         let connectionCount = min(subscribers, try arguments.int("connections", default: subscribers))
         let ticker = try arguments.string("ticker")
@@ -32,8 +33,8 @@ enum FanoutBenchmark {
         defer { unlink(fifo) }
 
         let harness = try Harness()
-        let control = try harness.connectHTTP2(count: 1, server: server, tls: tls)[0]
-        let connections = try harness.connectHTTP2(count: connectionCount, server: server, tls: tls)
+        let control = try harness.connectChannels(count: 1, server: server, tls: tls)[0]
+        let connections = try harness.connectChannels(count: connectionCount, server: server, tls: tls)
         defer {
             control.close()
             connections.forEach { $0.close() }

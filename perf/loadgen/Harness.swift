@@ -1,3 +1,4 @@
+import GRPCLite
 import Glibc
 import Reactor
 
@@ -6,7 +7,7 @@ import Reactor
 /// until a condition is true or a time limit passes.
 final class Harness {
     let loop: EventLoop
-    /// One read buffer for all connections: the loop handles one connection at a time.
+    /// One read buffer for all Redis connections: the loop handles one connection at a time.
     let readBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 256 * 1024, alignment: 16)
 
     init() throws {
@@ -17,37 +18,46 @@ final class Harness {
         readBuffer.deallocate()
     }
 
-    /// Opens `count` HTTP/2 connections to `server`, with at most 32 handshakes pending at a
-    /// time, fewer than a default listen backlog. Throws when one fails or `timeout` passes.
-    func connectHTTP2(
-        count: Int, server: (host: String, port: UInt16), tls: TLSClientContext, timeout: Double = 60
-    ) throws
-        -> [HTTP2Connection]
-    {
-        var connections: [HTTP2Connection] = []
-        var opened = 0
-        var failure: String?
-        while connections.count < count || opened < connections.count {
-            while connections.count < count && connections.count - opened < 32 {
-                let connection = try HTTP2Connection(
-                    loop: loop, host: server.host, port: server.port, tls: tls, readBuffer: readBuffer)
-                connection.onOpen = { opened += 1 }
-                connection.onClose = { reason in failure = failure ?? reason ?? "closed" }
-                connections.append(connection)
+    /// Opens `count` GRPCLite channels to `server`, with at most 32 handshakes pending at a
+    /// time, fewer than a default listen backlog. Returns once each has received the server's
+    /// SETTINGS; throws when one fails or `timeout` passes.
+    func connectChannels(
+        count: Int, server: (host: String, port: UInt16), tls: TLSConfiguration, timeout: Double = 60
+    ) throws -> [GRPCChannel] {
+        var channels: [GRPCChannel] = []
+        var failure: Status?
+        var opened: Int { channels.lazy.filter(\.isConnected).count }
+        while channels.count < count || opened < channels.count {
+            while channels.count < count && channels.count - opened < 32 {
+                let channel = try GRPCChannel(
+                    loop: loop, host: server.host, port: server.port, tls: tls, options: Harness.channelOptions)
+                channel.onClose = { status in
+                    failure = failure ?? status ?? Status(.unavailable, "closed")
+                }
+                channels.append(channel)
             }
             let target = min(count, opened + 1)
             try run(
                 until: { opened >= target || failure != nil }, timeout: timeout,
                 what: "opening connection \(opened + 1) of \(count)")
             if let failure {
-                connections.forEach { $0.close() }
+                channels.forEach { $0.close() }
                 throw LoadError("connection to \(server.host):\(server.port) failed: \(failure)")
             }
         }
-        for connection in connections {
-            connection.onClose = nil
+        for channel in channels {
+            channel.onClose = nil
         }
-        return connections
+        return channels
+    }
+
+    /// Client settings for every benchmark channel: receive windows large enough that flow
+    /// control does not pace the output benchmark (RFC 9113, section 6.9.2).
+    static var channelOptions: GRPCClient.Options {
+        var options = GRPCClient.Options()
+        options.initialWindowSize = 16 << 20
+        options.maxQueuedCalls = 1 << 20
+        return options
     }
 
     /// Runs the loop until `condition` is true, and throws a timeout error naming `what` after

@@ -1,3 +1,4 @@
+import GRPCLite
 import Glibc
 import JobAPI
 import Reactor
@@ -13,7 +14,7 @@ import Reactor
 enum MemoryBenchmark {
     static func run(_ arguments: Arguments) throws {
         let server = try arguments.server()
-        let tls = try arguments.tls(alpn: "h2")
+        let tls = try arguments.grpcTLS()
         let pid = try arguments.int("pid")
         let jobCount = try arguments.int("jobs", default: 1000)
         let subscriberCount = try arguments.int("subscribers", default: 10000)
@@ -22,7 +23,7 @@ enum MemoryBenchmark {
         let settle = try arguments.seconds("settle", default: 1)
 
         let harness = try Harness()
-        let control = try harness.connectHTTP2(count: 1, server: server, tls: tls)[0]
+        let control = try harness.connectChannels(count: 1, server: server, tls: tls)[0]
         defer { control.close() }
 
         _ = try startJobs(1, command: "/bin/true", on: control, inflight: 1, harness: harness)
@@ -48,15 +49,15 @@ enum MemoryBenchmark {
     }
 
     private static func measureSubscribers(
-        _ count: Int, connections connectionCount: Int, pid: Int, control: HTTP2Connection,
+        _ count: Int, connections connectionCount: Int, pid: Int, control: GRPCChannel,
         server: (host: String, port: UInt16),
-        tls: TLSClientContext, settle: Double, harness: Harness
+        tls: TLSConfiguration, settle: Double, harness: Harness
     ) throws {
         let job = try startJobs(
             1, command: "/bin/sh", arguments: ["-c", "echo ready; exec sleep 600"], on: control, inflight: 1,
             harness: harness)[0]
         let beforeConnections = try residentBytes(pid: pid)
-        let connections = try harness.connectHTTP2(count: connectionCount, server: server, tls: tls)
+        let connections = try harness.connectChannels(count: connectionCount, server: server, tls: tls)
         defer { connections.forEach { $0.close() } }
         var answered = 0
         for connection in connections {
@@ -103,7 +104,7 @@ enum MemoryBenchmark {
 
     /// Starts `count` jobs with at most `inflight` Start calls outstanding; returns their ids.
     private static func startJobs(
-        _ count: Int, command: String, arguments: [String] = [], on connection: HTTP2Connection, inflight: Int,
+        _ count: Int, command: String, arguments: [String] = [], on connection: GRPCChannel, inflight: Int,
         harness: Harness
     ) throws -> [String] {
         var ids: [String] = []
@@ -130,7 +131,7 @@ enum MemoryBenchmark {
 
     /// Stops `jobs`, at most `inflight` Stop calls outstanding, and waits for every reply.
     private static func stopJobs(
-        _ jobs: [String], on connection: HTTP2Connection, inflight: Int, harness: Harness
+        _ jobs: [String], on connection: GRPCChannel, inflight: Int, harness: Harness
     ) throws {
         var next = 0
         var active = 0

@@ -1,3 +1,4 @@
+import GRPCLite
 import JobAPI
 import Reactor
 
@@ -8,7 +9,7 @@ import Reactor
 enum OutputBenchmark {
     static func run(_ arguments: Arguments) throws {
         let server = try arguments.server()
-        let tls = try arguments.tls(alpn: "h2")
+        let tls = try arguments.grpcTLS()
         let subscribers = try arguments.int("subscribers")
         let blockSize = try arguments.int("block", default: 65536)
         let total = try arguments.int("bytes", default: 1 << 30)
@@ -18,8 +19,9 @@ enum OutputBenchmark {
         }
 
         let harness = try Harness()
-        let control = try harness.connectHTTP2(count: 1, server: server, tls: tls)[0]
-        let connections = subscribers == 0 ? [] : try harness.connectHTTP2(count: subscribers, server: server, tls: tls)
+        let control = try harness.connectChannels(count: 1, server: server, tls: tls)[0]
+        let connections =
+            subscribers == 0 ? [] : try harness.connectChannels(count: subscribers, server: server, tls: tls)
         defer {
             control.close()
             connections.forEach { $0.close() }
@@ -81,7 +83,7 @@ enum OutputBenchmark {
     }
 
     /// Polls Query every 2 ms until the job is no longer running.
-    private static func waitUntilEnded(jobID: String, control: HTTP2Connection, harness: Harness) throws {
+    private static func waitUntilEnded(jobID: String, control: GRPCChannel, harness: Harness) throws {
         var ended = false
         var failure: LoadError?
         while !ended {

@@ -1,3 +1,4 @@
+import GRPCLite
 import JobAPI
 import Reactor
 
@@ -8,7 +9,7 @@ import Reactor
 enum ThroughputBenchmark {
     static func run(_ arguments: Arguments) throws {
         let server = try arguments.server()
-        let tls = try arguments.tls(alpn: "h2")
+        let tls = try arguments.grpcTLS()
         let inflight = max(1, try arguments.int("inflight", default: 8))
         let seconds = try arguments.seconds("seconds", default: 5)
         let cpu = try arguments.string("cpu", default: "50%")
@@ -16,7 +17,7 @@ enum ThroughputBenchmark {
         let command = try arguments.string("command", default: "/bin/true")
 
         let harness = try Harness()
-        let connection = try harness.connectHTTP2(count: 1, server: server, tls: tls)[0]
+        let connection = try harness.connectChannels(count: 1, server: server, tls: tls)[0]
         defer { connection.close() }
 
         let meter = CPUMeter(serverPID: try arguments.serverPID())

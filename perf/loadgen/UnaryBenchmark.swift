@@ -1,3 +1,4 @@
+import GRPCLite
 import Glibc
 import JobAPI
 import Reactor
@@ -8,7 +9,7 @@ import Reactor
 enum UnaryBenchmark {
     static func run(_ arguments: Arguments) throws {
         let server = try arguments.server()
-        let tls = try arguments.tls(alpn: "h2")
+        let tls = try arguments.grpcTLS()
         let connectionCount = max(1, try arguments.int("connections", default: 1))
         let inflight = max(1, try arguments.int("inflight", default: 16))
         let seconds = try arguments.seconds("seconds", default: 5)
@@ -18,12 +19,12 @@ enum UnaryBenchmark {
         let saveResponse = try arguments.string("save-response", default: "")
 
         let harness = try Harness()
-        let connections = try harness.connectHTTP2(count: connectionCount, server: server, tls: tls)
+        let connections = try harness.connectChannels(count: connectionCount, server: server, tls: tls)
         defer { connections.forEach { $0.close() } }
-        let body = HTTP2Call.frame(Jobworker_V1_QueryRequest(jobID: jobID).serializedBytes())
+        let request = Jobworker_V1_QueryRequest(jobID: jobID).serializedBytes()
 
         if !saveResponse.isEmpty {
-            try save(firstResponseOf: body, on: connections[0], to: saveResponse, harness: harness)
+            try save(firstResponseOf: request, on: connections[0], to: saveResponse, harness: harness)
         }
 
         let measureFrom = MonotonicClock.nanoseconds() + UInt64(warmup * 1e9)
@@ -39,15 +40,17 @@ enum UnaryBenchmark {
         harness.loop.scheduleTimer(atNanoseconds: measureFrom) { meter = CPUMeter(serverPID: serverPID) }
         harness.loop.scheduleTimer(atNanoseconds: deadline) { cpuFields = meter?.fields() ?? [] }
 
-        func send(on connection: HTTP2Connection) {
+        func send(on connection: GRPCChannel) {
             active += 1
-            JobCalls.unary(on: connection, path: JobService.query, framedBody: body, isGRPC: isGRPC) { call, error in
+            JobCalls.unary(
+                on: connection, path: JobService.query, request: request, acceptsPlainHTTPResponses: !isGRPC
+            ) { failure in
                 active -= 1
                 let now = MonotonicClock.nanoseconds()
-                if error == nil && call.succeeded {
-                    if now >= measureFrom && now < deadline { succeeded += 1 }
-                } else {
-                    failures.append(error ?? call.failureSummary)
+                if let failure {
+                    failures.append(failure.description)
+                } else if now >= measureFrom && now < deadline {
+                    succeeded += 1
                 }
                 if now < deadline && failures.isEmpty {
                     send(on: connection)
@@ -70,25 +73,19 @@ enum UnaryBenchmark {
         if let failure = failures.first { throw LoadError("\(failures.count) calls failed, first: \(failure)") }
     }
 
-    /// Writes the response body of one call, as received, to `path`, so the HTTP/2 baseline
-    /// can serve the very same bytes.
+    /// Writes the response body of one Query call, the message framed as jobd sends it, to
+    /// `path`, so the HTTP/2 baseline can serve the very same bytes.
     private static func save(
-        firstResponseOf body: [UInt8], on connection: HTTP2Connection, to path: String, harness: Harness
+        firstResponseOf request: [UInt8], on channel: GRPCChannel, to path: String, harness: Harness
     ) throws {
-        var response: [UInt8] = []
-        var done = false
-        var failure: String?
-        let call = HTTP2Call(path: JobService.query, body: body, isGRPC: false)
-        call.onBody = { bytes, _ in response.append(contentsOf: bytes) }
-        call.onFinish = { call, error in
-            done = true
-            if error != nil || call.httpStatus != 200 || response.isEmpty {
-                failure = error ?? "HTTP status \(call.httpStatus) with \(response.count) body bytes"
-            }
+        var result: Result<[UInt8], Status>?
+        channel.startUnary(JobService.query, request: request, timeout: JobCalls.timeout) { result = $0 }
+        try harness.run(until: { result != nil }, timeout: 30, what: "fetching one Query response")
+        let response: [UInt8]
+        switch result! {
+        case .success(let message): response = JobCalls.frame(message)
+        case .failure(let status): throw LoadError("cannot fetch the Query response to save: \(status)")
         }
-        connection.start(call)
-        try harness.run(until: { done }, timeout: 30, what: "fetching one Query response")
-        if let failure { throw LoadError("cannot fetch the Query response to save: \(failure)") }
 
         guard let file = fopen(path, "w") else {
             throw LoadError("cannot write \(path): \(String(cString: strerror(errno)))")
