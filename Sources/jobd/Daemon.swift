@@ -167,7 +167,8 @@ final class Daemon {
     private static func lockStateDirectory(_ path: String) throws -> Int32 {
         let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard fd >= 0 else {
-            throw StartupError(description: "cannot open the state directory \"\(path)\": \(SystemError(errno: errno, call: "open", subject: path).reason)")
+            let reason = SystemError(errno: errno, call: "open", subject: path).reason
+            throw StartupError(description: "cannot open the state directory \"\(path)\": \(reason)")
         }
         if flock(fd, LOCK_EX | LOCK_NB) != 0 {
             let code = errno
@@ -177,8 +178,8 @@ final class Daemon {
                     description: "the state directory \"\(path)\" is in use by another jobd: stop it or choose another "
                         + "--state-dir")
             }
-            throw StartupError(
-                description: "cannot lock the state directory \"\(path)\": \(SystemError(errno: code, call: "flock", subject: path).reason)")
+            let reason = SystemError(errno: code, call: "flock", subject: path).reason
+            throw StartupError(description: "cannot lock the state directory \"\(path)\": \(reason)")
         }
         return fd
     }

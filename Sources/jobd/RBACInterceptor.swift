@@ -6,7 +6,7 @@ final class RBACInterceptor {
     /// The `ServerCallContext.userInfo` key under which an admitted call's `Caller` is stored.
     static let callerKey = "jobd.caller"
 
-    /// What a decision depends on: the certificate's subject, CN and role extension, and the method.
+    /// The inputs of a decision: the certificate's subject, CN and role extension, and the method.
     private struct DecisionKey: Hashable {
         let subject: String
         let commonName: String?
