@@ -40,6 +40,21 @@ public final class CgroupManager {
 
     public var version: CgroupVersion { driver.version }
 
+    /// Removes the jobs subtree's directories that no longer hold a job cgroup (rmdir(2)), so a
+    /// daemon that stops cleanly leaves nothing in the cgroup hierarchy. A directory that still
+    /// holds jobs (EBUSY, ENOTEMPTY) stays for the next start's recovery. Returns the failures
+    /// of any other kind, for the caller to log. On v2 the daemon's own leaf stays, since the
+    /// daemon is still in it.
+    public func removeEmptySubtree() -> [String] {
+        var failures: [String] = []
+        for directory in jobsDirectories where rmdir(directory) != 0 {
+            let code = errno
+            if code == ENOENT || code == EBUSY || code == ENOTEMPTY { continue }
+            failures.append("\(CgroupError(operation: "rmdir", file: directory, errno: code))")
+        }
+        return failures
+    }
+
     /// Directories that hold the job cgroups: one on v2, one per used hierarchy on v1.
     public var jobsDirectories: [String] { driver.jobsDirectories }
 

@@ -19,6 +19,7 @@ final class Daemon {
     private let manager: JobManager
     private let server: GRPCServer
     private let service: JobServiceProvider
+    private let cgroups: CgroupManager?
     private let stateLockFD: Int32
     private var isShuttingDown = false
 
@@ -51,6 +52,7 @@ final class Daemon {
                 ["error": error, "fix": "run jobd as root with a writable cgroup hierarchy"])
         }
 
+        self.cgroups = cgroups
         manager = try JobManager(loop: loop, ring: ring, cgroups: cgroups, stateDirectory: configuration.stateDirectory)
         service = JobServiceProvider(
             manager: manager, logger: logger, stopGrace: configuration.stopGrace,
@@ -78,6 +80,7 @@ final class Daemon {
         do {
             bound = try server.listen(host: configuration.listenHost, port: configuration.listenPort)
         } catch {
+            removeEmptyCgroupSubtree()
             throw StartupError(
                 description: "cannot listen on \(configuration.listenAddress): \(error): pick another --listen "
                     + "address or port, or stop the process that uses it")
@@ -90,7 +93,14 @@ final class Daemon {
         logger.info("listening", ["address": address, "state_dir": configuration.stateDirectory])
         try loop.run()
         ring.close()
+        removeEmptyCgroupSubtree()
         logger.info("jobd stopped")
+    }
+
+    private func removeEmptyCgroupSubtree() {
+        for failure in cgroups?.removeEmptySubtree() ?? [] {
+            logger.warning("cgroup subtree not removed", ["error": failure])
+        }
     }
 
     private func wire() {

@@ -27,4 +27,17 @@ final class SharedResourceTests: EndToEndTestCase {
         XCTAssertEqual(status["state"] as? String, "JOB_STATE_RUNNING", "the first jobd's job must survive")
         XCTAssertEqual(try jobctl(["stop", jobID], on: first).status, 0)
     }
+
+    func testCleanStopRemovesCgroupSubtree() throws {
+        let jobd = try startJobd()
+        XCTAssertEqual(try jobctl(["run", "true"], on: jobd).status, 0)
+        let subtrees = CgroupCleanup.ownCgroupDirectories().map { $0 + "/" + cgroupSubtree }
+        XCTAssertTrue(
+            subtrees.contains { FileManager.default.fileExists(atPath: $0) }, "jobd created no subtree: \(subtrees)")
+
+        XCTAssertTrue(jobd.stop(), "jobd did not exit cleanly on SIGTERM:\n\(jobd.log)")
+
+        let left = subtrees.filter { FileManager.default.fileExists(atPath: $0) }
+        XCTAssertEqual(left, [], "a clean stop must remove the empty cgroup subtree")
+    }
 }
