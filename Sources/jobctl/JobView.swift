@@ -116,8 +116,39 @@ enum JobFormatter {
                 && word.unicodeScalars.allSatisfy {
                     CharacterSet.alphanumerics.contains($0) || "-_./=:,%@+".unicodeScalars.contains($0)
                 }
-            return safe ? word : "'" + word.replacingOccurrences(of: "'", with: "'\\''") + "'"
+            if safe {
+                return word
+            }
+            if word.unicodeScalars.contains(where: isControl) {
+                return ansiCQuoted(word)
+            }
+            return "'" + word.replacingOccurrences(of: "'", with: "'\\''") + "'"
         }.joined(separator: " ")
+    }
+
+    private static func isControl(_ scalar: Unicode.Scalar) -> Bool {
+        scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value)
+    }
+
+    /// Quotes a word with control characters in bash's `$'...'` form, so a newline cannot break a
+    /// table row and an escape sequence in a job's command cannot reach the terminal.
+    private static func ansiCQuoted(_ word: String) -> String {
+        var out = "$'"
+        for scalar in word.unicodeScalars {
+            switch scalar {
+            case "\n": out += "\\n"
+            case "\t": out += "\\t"
+            case "\r": out += "\\r"
+            case "\\": out += "\\\\"
+            case "'": out += "\\'"
+            case _ where isControl(scalar):
+                for byte in String(scalar).utf8 {
+                    out += "\\x" + String(byte, radix: 16, uppercase: true).leftPadded(to: 2)
+                }
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "'"
     }
 
     /// Returns RFC 3339 UTC time with seconds.
@@ -125,5 +156,11 @@ enum JobFormatter {
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withInternetDateTime]
         return formatter.string(from: Date(timeIntervalSince1970: seconds))
+    }
+}
+
+extension String {
+    fileprivate func leftPadded(to length: Int) -> String {
+        count >= length ? self : String(repeating: "0", count: length - count) + self
     }
 }

@@ -85,6 +85,19 @@ final class JobLifecycleTests: EndToEndTestCase {
         XCTAssertEqual(result.stdoutText, "a|--|b|--memory|1G|", "a -- after the command must reach the job with what follows it")
     }
 
+    func testListQuotesControlCharacters() throws {
+        let jobd = try startJobd()
+        XCTAssertEqual(try jobctl(["run", "true", "line1\nline2", "\u{1B}[31mred"], on: jobd).status, 0)
+
+        let list = try jobctl(["list"], on: jobd)
+
+        XCTAssertEqual(list.status, 0, list.stderrText)
+        let lines = list.stdoutText.split(separator: "\n")
+        XCTAssertEqual(lines.count, 2, "a newline in a command must not split its row: \(list.stdoutText)")
+        XCTAssertFalse(list.stdoutText.contains("\u{1B}"), "an escape sequence reached the terminal")
+        XCTAssertTrue(list.stdoutText.contains("$'line1\\nline2' $'\\x1B[31mred'"), list.stdoutText)
+    }
+
     func testRunExitsWithJobExitCode() throws {
         let jobd = try startJobd()
         let result = try jobctl(["run", "sh", "-c", "exit 7"], on: jobd)
