@@ -65,6 +65,10 @@ extension Invocation {
         guard let name = scanner.next() else {
             throw UsageError(description: "missing command: expected start, stop, query, list, stream, run or certs")
         }
+        // `jobctl start --help` asks for help; after the job's command name, --help is the job's.
+        if let next = scanner.peek(), next == "--help" || next == "-h" {
+            return Invocation(global: global, command: .help)
+        }
 
         let command: Command
         switch name {

@@ -63,6 +63,14 @@ final class CommandLineTests: XCTestCase {
         }
     }
 
+    func testJobctlCommandHelpPrintsUsage() throws {
+        for arguments in [["start", "--help"], ["stop", "-h"], ["list", "--help"]] {
+            let result = try Command.run(Binaries.jobctl, arguments)
+            XCTAssertEqual(result.status, 0, "\(arguments): \(result.stderrText)")
+            XCTAssertTrue(result.stdoutText.hasPrefix("usage: jobctl"), "\(arguments): \(result.stdoutText)")
+        }
+    }
+
     func testJobctlUsageErrorsExitTwo() throws {
         let cases: [(description: String, arguments: [String])] = [
             ("no command", []),
