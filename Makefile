@@ -15,11 +15,14 @@ JOBD_FLAGS ?=
 QUICK ?=
 REPEAT ?=
 
-.PHONY: all deps venv build api cli run test bench fmt clean
+.PHONY: all deps libs venv build api cli run test bench fmt clean
 
 all: build
 
-deps: venv
+# deps: everything the tests need; libs: only the C libraries the binaries build against.
+deps: libs venv
+
+libs:
 	@if ! pkg-config --exists $(PKGS) 2>/dev/null; then \
 		echo "installing $(APT_PKGS) with apt-get"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PKGS); \
@@ -33,7 +36,7 @@ $(VENV)/.installed:
 		protobuf==$(PROTOBUF_VERSION)
 	touch $@
 
-build: deps
+build: libs
 	$(SWIFT) build -c release
 
 api: build
