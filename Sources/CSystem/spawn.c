@@ -55,7 +55,7 @@ struct child_context {
     int error_pipe;
 };
 
-// What the child writes into the error pipe when a step fails.
+// The record the child writes into the error pipe when a step fails.
 struct child_failure {
     int stage;
     int error;

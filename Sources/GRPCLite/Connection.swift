@@ -54,7 +54,7 @@ class Connection: HTTP2SessionDelegate {
     private var handshakeTimer: TimerID?
     /// A DATA frame was refused for lack of room; nghttp2 keeps it until the next flush.
     private var dataBlocked = false
-    /// Why nghttp2 ended the session with a GOAWAY error, reported when the connection closes.
+    /// The reason nghttp2 ended the session with a GOAWAY error, reported when the connection closes.
     private var sentGoAwayReason: String?
     /// When bytes last arrived from the peer, in CLOCK_MONOTONIC nanoseconds.
     private var lastReadAt = MonotonicClock.nanoseconds()

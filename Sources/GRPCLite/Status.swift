@@ -111,8 +111,8 @@ enum PercentEncoding {
     /// The marker that ends a message cut by `encode(_:maxBytes:)`.
     static let truncationMarker = "...(truncated)"
 
-    /// Encodes `message`; when the encoding would pass `maxBytes`, it is cut at a character
-    /// boundary and ends with `truncationMarker`, so the result is never longer than `maxBytes`.
+    /// Encodes `message`. An encoding that would pass `maxBytes` is cut at a character boundary
+    /// and ends with `truncationMarker`, so the result is never longer than `maxBytes`.
     static func encode(_ message: String, maxBytes: Int = .max) -> String {
         var out = ""
         out.reserveCapacity(min(message.utf8.count, maxBytes))

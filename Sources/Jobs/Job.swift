@@ -99,7 +99,8 @@ public final class Job {
     }
 
     deinit {
-        assert(pidfd < 0 && pipes.allSatisfy { !$0.isOpen }, "job \(id) released with open fds")
+        assert(pidfd < 0, "job \(id) released with its pidfd open")
+        assert(pipes.allSatisfy { !$0.isOpen }, "job \(id) released with open pipes")
     }
 
     /// True once the job has ended and its output is complete.

@@ -114,7 +114,7 @@ public final class IORing {
     private func submit(_ write: PendingWrite) {
         guard let sqe = io_uring_get_sqe(&ring) else {
             // Unreachable while in-flight writes are capped at `entries`, because each takes
-            // one slot; flush and retry once in case the kernel has not consumed the ring yet.
+            // one slot. Flush and retry once in case the kernel has not consumed the ring yet.
             io_uring_submit(&ring)
             unsubmitted = 0
             guard let retry = io_uring_get_sqe(&ring) else {
@@ -146,7 +146,7 @@ public final class IORing {
         submitScheduled = false
         if unsubmitted == 0 || isClosed { return }
         // A negative result (EBUSY when the completion queue is backed up, EINTR) leaves the
-        // entries in the ring; the next submission, due after the next completion, retries.
+        // entries in the ring. The next submission, due after the next completion, retries.
         let result = io_uring_submit(&ring)
         if result >= 0 {
             unsubmitted = 0

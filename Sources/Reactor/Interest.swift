@@ -21,7 +21,7 @@ public struct Interest: OptionSet, Hashable, Sendable {
     var epollEvents: UInt32 { rawValue | EPOLLRDHUP.rawValue }
 }
 
-/// What epoll reported for a registered fd in one batch.
+/// The events epoll reported for a registered fd in one batch.
 public struct Readiness: OptionSet, Hashable, Sendable {
     public let rawValue: UInt32
     public init(rawValue: UInt32) { self.rawValue = rawValue }

@@ -24,8 +24,8 @@ final class LoopRemoteState: Sendable {
     }
 }
 
-/// Wakes an `EventLoop` from another thread through its eventfd; the only part of the
-/// reactor that may be used off the loop thread (tests and shutdown use it).
+/// A handle that wakes an `EventLoop` from another thread through its eventfd. It is the only
+/// part of the reactor that may be used off the loop thread (tests and shutdown use it).
 public final class LoopWaker: Sendable {
     let state: LoopRemoteState
 

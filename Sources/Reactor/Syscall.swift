@@ -38,7 +38,8 @@ public enum Syscall {
     }
 
     static func fail(_ code: Int32, _ name: String, _ subject: String?) throws(SystemError) -> Never {
-        assert(code != EBADF && code != EFAULT, "\(name)(\(subject ?? "")) failed with errno \(code): a bug in the caller")
+        assert(code != EBADF, "\(name)(\(subject ?? "")) failed with EBADF: the caller passed a closed fd")
+        assert(code != EFAULT, "\(name)(\(subject ?? "")) failed with EFAULT: the caller passed a bad pointer")
         throw SystemError(errno: code, call: name, subject: subject)
     }
 
